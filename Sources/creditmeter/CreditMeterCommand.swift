@@ -1,0 +1,12 @@
+// The `creditmeter` command-line tool: replay of JSON-lines traces (more subcommands come
+// with the engine, the journal and the load harness).
+import ArgumentParser
+
+@main
+struct CreditMeterCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "creditmeter",
+        abstract: "An exact credit-metering engine for AI gateways.",
+        subcommands: []
+    )
+}
