@@ -59,6 +59,12 @@ public enum SpecLimits {
         return true
     }
 
-    public static func isValidName(_ name: String) -> Bool { isValidName(name.utf8) }
-    public static func isValidMeterName(_ name: String) -> Bool { isValidMeterName(name.utf8) }
+    public static func isValidName(_ name: String) -> Bool {
+        // Native strings expose contiguous UTF-8: check it as a buffer, the fast path.
+        name.utf8.withContiguousStorageIfAvailable { isValidName($0) } ?? isValidName(name.utf8)
+    }
+
+    public static func isValidMeterName(_ name: String) -> Bool {
+        name.utf8.withContiguousStorageIfAvailable { isValidMeterName($0) } ?? isValidMeterName(name.utf8)
+    }
 }

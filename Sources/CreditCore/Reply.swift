@@ -70,12 +70,20 @@ public struct PricedItem: Sendable, Hashable {
 public struct GrantRemaining: Sendable, Hashable {
     public var id: String
     public var remaining: Credits
+    public init(id: String, remaining: Credits) {
+        self.id = id
+        self.remaining = remaining
+    }
 }
 
 /// A grant's net burn in an event.
 public struct Burn: Sendable, Hashable {
     public var grant: String
     public var credits: Credits
+    public init(grant: String, credits: Credits) {
+        self.grant = grant
+        self.credits = credits
+    }
 }
 
 public enum EventKind: UInt8, Sendable, Hashable {
@@ -104,6 +112,22 @@ public struct EventView: Sendable, Hashable {
     public var held: Credits?
     public var item: PricedItem?
     public var late: Bool
+
+    public init(
+        account: String, kind: EventKind, status: EventStatus, charged: Credits, refunded: Credits, burns: [Burn],
+        debt: Credits, held: Credits?, item: PricedItem?, late: Bool
+    ) {
+        self.account = account
+        self.kind = kind
+        self.status = status
+        self.charged = charged
+        self.refunded = refunded
+        self.burns = burns
+        self.debt = debt
+        self.held = held
+        self.item = item
+        self.late = late
+    }
 }
 
 public struct BalanceView: Sendable, Hashable {
@@ -113,6 +137,18 @@ public struct BalanceView: Sendable, Hashable {
     public var debt: Credits
     public var periodSpent: Credits
     public var grants: [GrantRemaining]
+
+    public init(
+        available: Credits, balance: Credits, held: Credits, debt: Credits, periodSpent: Credits,
+        grants: [GrantRemaining]
+    ) {
+        self.available = available
+        self.balance = balance
+        self.held = held
+        self.debt = debt
+        self.periodSpent = periodSpent
+        self.grants = grants
+    }
 }
 
 /// Totals of a report. Sums over many grants or accounts can pass 64 bits: `Int128`.

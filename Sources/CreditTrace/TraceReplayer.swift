@@ -1,0 +1,50 @@
+// Replaying a trace: each line parsed, applied to a ledger, and its result and alert lines
+// encoded. Kept apart from the command-line tool so that tests, the engine and the journal
+// replay through exactly the same path.
+
+import CreditCore
+
+/// Replays trace lines through a ``Ledger``: one result line per request, then its alerts.
+///
+/// Not thread-safe: one caller at a time.
+public struct TraceReplayer {
+    public private(set) var ledger: Ledger
+    private var parser = TraceParser()
+    private let encoder = TraceEncoder()
+    private var alerts: [Alert] = []
+
+    public init(ledger: Ledger = Ledger()) {
+        self.ledger = ledger
+    }
+
+    /// Replays one line, appending what it prints to `out` (nothing for a blank line).
+    public mutating func replay(_ line: LineReader.Line, into out: inout [UInt8]) {
+        switch parser.parse(line) {
+        case .blank:
+            return
+        case .malformed:
+            encoder.append(Response.refused(.invalid), to: &out)
+        case .request(let request, let t):
+            alerts.removeAll(keepingCapacity: true)
+            let response = ledger.apply(request, at: t, alerts: &alerts)
+            encoder.append(response, to: &out)
+            for alert in alerts { encoder.append(alert, to: &out) }
+        }
+    }
+
+    /// Replays a whole trace held in memory and returns its output. For tests and tools.
+    public mutating func replay(text: String) -> String {
+        var out: [UInt8] = []
+        var bytes = Array(text.utf8)
+        bytes.withUnsafeMutableBytes { buffer in
+            var start = 0
+            while start <= buffer.count {
+                let end = buffer[start...].firstIndex(of: UInt8(ascii: "\n")) ?? buffer.count
+                if end == buffer.count && start == end { break }  // no line after a final LF
+                replay(.bytes(UnsafeRawBufferPointer(rebasing: buffer[start..<end])), into: &out)
+                start = end + 1
+            }
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+}
