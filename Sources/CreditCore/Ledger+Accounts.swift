@@ -2,20 +2,20 @@
 
 extension Ledger {
     mutating func createAccount(id: String, limits: LimitsSpec?, at t: Milliseconds) -> Response {
-        if let existing = accountIndexByID[id] {
+        let lookup = accountIDs.find(id)
+        if let existing = lookup.index {
             return accounts[Int(existing)].createdLimits == limits
                 ? Response(.success(.done), duplicate: true) : .refused(.idConflict)
         }
-        let index = RecordIndex(accounts.count)
+        let index = accountIDs.insert(id, at: lookup)
         accounts.append(AccountState(id: id, createdLimits: limits))
-        accountIndexByID[id] = index
         applyLimits(limits ?? LimitsSpec(), to: index, at: t)
         touch(index)
         return .ok(.done)
     }
 
     mutating func setLimits(account id: String, _ limits: LimitsSpec, at t: Milliseconds) -> Response {
-        guard let account = accountIndexByID[id] else { return .refused(.unknownAccount) }
+        guard let account = accountIDs[id] else { return .refused(.unknownAccount) }
         applyLimits(limits, to: account, at: t)
         touch(account)
         return .ok(.done)
@@ -53,27 +53,27 @@ extension Ledger {
     }
 
     mutating func setPaused(account id: String, _ paused: Bool) -> Response {
-        guard let account = accountIndexByID[id] else { return .refused(.unknownAccount) }
+        guard let account = accountIDs[id] else { return .refused(.unknownAccount) }
         accounts[Int(account)].paused = paused
         return .ok(.done)
     }
 
     mutating func createGrant(_ request: GrantRequest, at t: Milliseconds) -> Response {
-        if let existing = grantIndexByID[request.id] {
+        let lookup = grantIDs.find(request.id)
+        if let existing = lookup.index {
             let grant = grants[Int(existing)]
             guard grant.request == request else { return .refused(.idConflict) }
             return Response(.success(.granted(available: grant.availableAfterCreation)), duplicate: true)
         }
-        guard let account = accountIndexByID[request.account] else { return .refused(.unknownAccount) }
+        guard let account = accountIDs[request.account] else { return .refused(.unknownAccount) }
         guard accounts[Int(account)].granted <= SpecLimits.accountTotalMax - request.amount else {
             return .refused(.overflow)
         }
-        let index = RecordIndex(grants.count)
+        let index = grantIDs.insert(request.id, at: lookup)
         grants.append(
             GrantState(
                 request: request, account: account, availableAfterCreation: 0, amount: request.amount,
                 free: request.amount))
-        grantIndexByID[request.id] = index
         insertInBurnOrder(index, account: account)
         accounts[Int(account)].granted += request.amount
         accounts[Int(account)].free += request.amount
@@ -87,18 +87,11 @@ extension Ledger {
         return .ok(.granted(available: available))
     }
 
-    /// Burn order: ascending priority, then ascending expiry (never last), then creation.
     private mutating func insertInBurnOrder(_ index: RecordIndex, account: RecordIndex) {
-        let key = (grants[Int(index)].priority, grants[Int(index)].expiryKey, index)
-        var low = 0
-        var high = accounts[Int(account)].grantsInBurnOrder.count
-        while low < high {
-            let middle = (low + high) / 2
-            let other = grants[Int(accounts[Int(account)].grantsInBurnOrder[middle])]
-            let otherIndex = accounts[Int(account)].grantsInBurnOrder[middle]
-            if (other.priority, other.expiryKey, otherIndex) < key { low = middle + 1 } else { high = middle }
-        }
-        accounts[Int(account)].grantsInBurnOrder.insert(index, at: low)
+        let position = burnLowerBound(of: index)
+        accounts[Int(account)].grantsInBurnOrder.insert(index, at: position)
+        // The new grant has free credits: no scan may start past it.
+        accounts[Int(account)].burnScanStart = min(accounts[Int(account)].burnScanStart, position)
     }
 
     mutating func addRates(_ request: RatesRequest, at t: Milliseconds) -> Response {
@@ -111,7 +104,7 @@ extension Ledger {
     }
 
     func balance(account id: String, at t: Milliseconds) -> Response {
-        guard let index = accountIndexByID[id] else { return .refused(.unknownAccount) }
+        guard let index = accountIDs[id] else { return .refused(.unknownAccount) }
         let account = accounts[Int(index)]
         var listed: [GrantRemaining] = []
         for grantIndex in account.grantsInBurnOrder {
@@ -129,7 +122,7 @@ extension Ledger {
     func report(account id: String?) -> Response {
         var view = ReportView()
         if let id {
-            guard let index = accountIndexByID[id] else { return .refused(.unknownAccount) }
+            guard let index = accountIDs[id] else { return .refused(.unknownAccount) }
             addToReport(&view, account: index)
         } else {
             for index in accounts.indices { addToReport(&view, account: RecordIndex(index)) }

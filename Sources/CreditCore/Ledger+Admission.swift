@@ -16,15 +16,16 @@ extension Ledger {
     /// (`available - n >= -overdraft`), then a hard cap (`period_spent + held + n <= cap`).
     /// On success, says whether a soft cap is passed.
     func admit(_ credits: Credits, account index: RecordIndex, at t: Milliseconds) -> Result<Bool, Refusal> {
-        let account = accounts[Int(index)]
-        if account.paused { return .failure(Refusal(.paused)) }
-        let available = account.available
-        guard available - credits >= -account.limits.overdraft else {
+        // Fields are read in place: copying the account would copy (and retain) its arrays.
+        let account = Int(index)
+        if accounts[account].paused { return .failure(Refusal(.paused)) }
+        let available = accounts[account].available
+        guard available - credits >= -accounts[account].limits.overdraft else {
             return .failure(Refusal(.insufficientCredits, available: available, needed: credits))
         }
-        guard let cap = account.limits.periodCap else { return .success(false) }
-        let overCap = account.periodSpent(at: t) + account.held + credits > cap
-        if overCap && account.limits.capMode == .hard { return .failure(Refusal(.periodCap)) }
+        guard let cap = accounts[account].limits.periodCap else { return .success(false) }
+        let overCap = accounts[account].periodSpent(at: t) + accounts[account].held + credits > cap
+        if overCap && accounts[account].limits.capMode == .hard { return .failure(Refusal(.periodCap)) }
         return .success(overCap)
     }
 
@@ -88,7 +89,7 @@ extension Ledger {
     }
 
     mutating func quote(account: String, item name: String, usage: Usage?, at t: Milliseconds) -> Response {
-        guard let index = accountIndexByID[account] else { return .refused(.unknownAccount) }
+        guard let index = accountIDs[account] else { return .refused(.unknownAccount) }
         guard let versionIndex = rateCard.versionInForce(at: t) else { return .refused(.noRates) }
         let version = rateCard[versionIndex]
         guard let item = version.items[name] else { return .refused(.unknownItem) }

@@ -15,16 +15,24 @@ extension Ledger {
         var owed = min(credits, accounts[Int(account)].free)
         let untaken = credits - owed
         if owed == 0 { return untaken }
-        for grantIndex in accounts[Int(account)].grantsInBurnOrder {
+        let order = accounts[Int(account)].grantsInBurnOrder
+        var position = accounts[Int(account)].burnScanStart
+        var scanStart = position
+        while owed > 0 {
+            precondition(position < order.count, "the account's free total matches its grants")
+            let grantIndex = order[position]
             let grant = Int(grantIndex)
             let take = min(owed, grants[grant].free)
-            if take == 0 { continue }
-            grants[grant].free -= take
-            if allocate { grants[grant].allocated += take } else { grants[grant].consumed += take }
-            shares.append(GrantShare(grant: grantIndex, credits: take))
-            owed -= take
-            if owed == 0 { break }
+            if take > 0 {
+                grants[grant].free -= take
+                if allocate { grants[grant].allocated += take } else { grants[grant].consumed += take }
+                shares.append(GrantShare(grant: grantIndex, credits: take))
+                owed -= take
+            }
+            if grants[grant].free == 0 && position == scanStart { scanStart += 1 }
+            position += 1
         }
+        accounts[Int(account)].burnScanStart = scanStart
         precondition(owed == 0, "the account's free total matches its grants")
         accounts[Int(account)].free -= credits - untaken
         if allocate { accounts[Int(account)].allocated += credits - untaken }
@@ -44,6 +52,9 @@ extension Ledger {
         let account = Int(grants[grant].account)
         grants[grant].free += credits
         accounts[account].free += credits
+        if accounts[account].burnScanStart > 0 {
+            accounts[account].burnScanStart = min(accounts[account].burnScanStart, burnPosition(of: grantIndex))
+        }
         payDebt(from: grantIndex)
     }
 
@@ -70,6 +81,29 @@ extension Ledger {
             }
             if events[event].debt == 0 { popEventInDebt(account) }
         }
+    }
+
+    /// A grant's position in its account's burn order.
+    func burnPosition(of grantIndex: RecordIndex) -> Int {
+        let position = burnLowerBound(of: grantIndex)
+        precondition(accounts[Int(grants[Int(grantIndex)].account)].grantsInBurnOrder[position] == grantIndex)
+        return position
+    }
+
+    /// The first position in the grant's account's burn order that does not come before the
+    /// grant: ascending priority, then expiry (never last), then creation.
+    func burnLowerBound(of grantIndex: RecordIndex) -> Int {
+        let grant = grants[Int(grantIndex)]
+        let order = accounts[Int(grant.account)].grantsInBurnOrder
+        let key = (grant.priority, grant.expiryKey, grantIndex)
+        var low = 0
+        var high = order.count
+        while low < high {
+            let middle = (low + high) / 2
+            let other = grants[Int(order[middle])]
+            if (other.priority, other.expiryKey, order[middle]) < key { low = middle + 1 } else { high = middle }
+        }
+        return low
     }
 
     private mutating func popEventInDebt(_ account: Int) {

@@ -4,25 +4,50 @@
 
 extension Ledger {
     /// The retry check of a request that creates an event: nil when the id is free.
-    private func retryOfEvent(_ id: String, _ request: EventRequest) -> Response? {
-        guard let existing = eventIndexByID[id] else { return nil }
+    private func retryOfEvent(_ lookup: IdentityTable.Lookup, _ request: EventRequest) -> Response? {
+        guard let existing = lookup.index else { return nil }
         let event = events[Int(existing)]
         guard event.request == request else { return .refused(.idConflict) }
-        var response = event.response
-        response.duplicate = true
-        return response
+        return Response(.success(creationReply(of: event)), duplicate: true)
     }
 
-    private mutating func addEvent(_ id: String, _ event: EventState) -> RecordIndex {
-        let index = RecordIndex(events.count)
+    /// The reply of the request that created an event, as it was.
+    private func creationReply(of event: EventState) -> Reply {
+        switch event.kind {
+        case .reservation:
+            .reserved(
+                held: event.hold, available: event.availableAfterCreation, item: event.pricedItem,
+                downgraded: event.downgraded, overCap: event.overCap)
+        case .charge:
+            .charged(
+                charged: event.charged, available: event.availableAfterCreation, item: event.pricedItem,
+                downgraded: event.downgraded, overCap: event.overCap, late: false)
+        }
+    }
+
+    /// The reply of the commit or release that closed a reservation, as it was.
+    private func settlementReply(of event: EventState) -> Reply {
+        switch event.settlement {
+        case .commit:
+            .charged(
+                charged: event.charged, available: event.availableAfterSettlement, item: nil, downgraded: false,
+                overCap: false, late: event.late)
+        case .release, nil:
+            // A release while open released the hold; after the expiry it released nothing.
+            .released(released: event.status == .released ? event.hold : 0, available: event.availableAfterSettlement)
+        }
+    }
+
+    private mutating func addEvent(_ id: String, at lookup: IdentityTable.Lookup, _ event: EventState) -> RecordIndex {
+        let index = eventIDs.insert(id, at: lookup)
         events.append(event)
-        eventIndexByID[id] = index
         return index
     }
 
     mutating func reserve(_ request: ReserveRequest, at t: Milliseconds) -> Response {
-        if let retry = retryOfEvent(request.id, .reserve(request)) { return retry }
-        guard let account = accountIndexByID[request.account] else { return .refused(.unknownAccount) }
+        let lookup = eventIDs.find(request.id)
+        if let retry = retryOfEvent(lookup, .reserve(request)) { return retry }
+        guard let account = accountIDs[request.account] else { return .refused(.unknownAccount) }
         let admitted: Admitted
         switch priceAndAdmit(request.cost, account: account, force: false, at: t) {
         case .success(let value): admitted = value
@@ -31,18 +56,15 @@ extension Ledger {
         let ttl = request.ttlMilliseconds ?? SpecLimits.ttlMillisecondsDefault
         let (deadline, overflow) = t.addingReportingOverflow(ttl)
         var event = EventState(
-            request: .reserve(request), response: .refused(.invalid), account: account, status: .open,
-            hold: admitted.credits, pricedItem: admitted.pricedItem, rateVersion: admitted.rateVersion,
-            expiresAt: overflow ? nil : deadline)
+            request: .reserve(request), account: account, status: .open, hold: admitted.credits,
+            pricedItem: admitted.pricedItem, rateVersion: admitted.rateVersion, expiresAt: overflow ? nil : deadline,
+            downgraded: admitted.downgraded, overCap: admitted.overCap)
         let untaken = takeFree(admitted.credits, from: account, allocate: true, into: &event.allocation)
         event.unbacked = untaken
         accounts[Int(account)].unbacked += untaken
-        let response = Response.ok(
-            .reserved(
-                held: admitted.credits, available: accounts[Int(account)].available, item: admitted.pricedItem,
-                downgraded: admitted.downgraded, overCap: admitted.overCap))
-        event.response = response
-        let index = addEvent(request.id, event)
+        event.availableAfterCreation = accounts[Int(account)].available
+        let response = Response.ok(creationReply(of: event))
+        let index = addEvent(request.id, at: lookup, event)
         if let expiresAt = event.expiresAt {
             deadlines.insert(Deadline(time: expiresAt, kind: .reservation, index: index))
         }
@@ -51,8 +73,9 @@ extension Ledger {
     }
 
     mutating func charge(_ request: ChargeRequest, at t: Milliseconds) -> Response {
-        if let retry = retryOfEvent(request.id, .charge(request)) { return retry }
-        guard let account = accountIndexByID[request.account] else { return .refused(.unknownAccount) }
+        let lookup = eventIDs.find(request.id)
+        if let retry = retryOfEvent(lookup, .charge(request)) { return retry }
+        guard let account = accountIDs[request.account] else { return .refused(.unknownAccount) }
         let admitted: Admitted
         switch priceAndAdmit(request.cost, account: account, force: request.force ?? false, at: t) {
         case .success(let value): admitted = value
@@ -60,20 +83,16 @@ extension Ledger {
         }
         guard !wouldOverflowDebt(account: account, owing: admitted.credits) else { return .refused(.overflow) }
         let index = addEvent(
-            request.id,
+            request.id, at: lookup,
             EventState(
-                request: .charge(request), response: .refused(.invalid), account: account, status: .charged,
-                pricedItem: admitted.pricedItem, rateVersion: admitted.rateVersion))
+                request: .charge(request), account: account, status: .charged, pricedItem: admitted.pricedItem,
+                rateVersion: admitted.rateVersion, charged: admitted.credits, downgraded: admitted.downgraded,
+                overCap: admitted.overCap))
         consume(admitted.credits, for: index)
-        events[Int(index)].charged = admitted.credits
         accounts[Int(account)].addSpend(admitted.credits, at: t)
-        let response = Response.ok(
-            .charged(
-                charged: admitted.credits, available: accounts[Int(account)].available, item: admitted.pricedItem,
-                downgraded: admitted.downgraded, overCap: admitted.overCap, late: false))
-        events[Int(index)].response = response
+        events[Int(index)].availableAfterCreation = accounts[Int(account)].available
         touch(account)
-        return response
+        return .ok(creationReply(of: events[Int(index)]))
     }
 
     /// Whether taking `owed` credits from free credits, the rest in debt, would put the
@@ -85,36 +104,34 @@ extension Ledger {
     }
 
     mutating func commit(id: String, _ spec: CommitSpec, at t: Milliseconds) -> Response {
-        guard let index = eventIndexByID[id] else { return .refused(.unknownEvent) }
-        let event = events[Int(index)]
-        guard event.kind == .reservation else { return .refused(.reservationClosed) }
+        guard let index = eventIDs[id] else { return .refused(.unknownEvent) }
+        let event = Int(index)
+        guard events[event].kind == .reservation else { return .refused(.reservationClosed) }
         let credits: Credits
         switch spec {
         case .amount(let amount):
             credits = amount
         case .usage(let usage):
-            guard let item = event.pricedItem else { return .refused(.invalid) }
-            let rated = rateCard[event.rateVersion].items[item.item]!
+            guard let item = events[event].pricedItem else { return .refused(.invalid) }
+            let rated = rateCard[events[event].rateVersion].items[item.item]!
             switch rated.cost(usage) {
             case .success(let value): credits = value
             case .failure(let code): return .refused(code)
             }
         }
-        switch event.settlement {
+        switch events[event].settlement {
         case .commit(let first):
             guard first == spec else { return .refused(.idConflict) }
-            var response = event.settlementResponse!
-            response.duplicate = true
-            return response
+            return Response(.success(settlementReply(of: events[event])), duplicate: true)
         case .release:
             return .refused(.reservationClosed)
         case nil:
             break
         }
-        let account = event.account
-        let late = event.status == .expired
+        let account = events[event].account
+        let late = events[event].status == .expired
         // An open reservation's allocation is consumed first; only the rest is owed from free credits.
-        let allocated = late ? 0 : event.allocation.reduce(0) { $0 + $1.credits }
+        let allocated = late ? 0 : events[event].allocation.reduce(0) { $0 + $1.credits }
         guard !wouldOverflowDebt(account: account, owing: max(0, credits - allocated)) else {
             return .refused(.overflow)
         }
@@ -124,52 +141,41 @@ extension Ledger {
         events[Int(index)].status = .committed
         events[Int(index)].late = late
         accounts[Int(account)].addSpend(credits, at: t)
-        let response = Response.ok(
-            .charged(
-                charged: credits, available: accounts[Int(account)].available, item: nil, downgraded: false,
-                overCap: false, late: late))
         events[Int(index)].settlement = .commit(spec)
-        events[Int(index)].settlementResponse = response
+        events[Int(index)].availableAfterSettlement = accounts[Int(account)].available
         touch(account)
-        return response
+        return .ok(settlementReply(of: events[Int(index)]))
     }
 
     mutating func release(id: String) -> Response {
-        guard let index = eventIndexByID[id] else { return .refused(.unknownEvent) }
-        let event = events[Int(index)]
-        guard event.kind == .reservation else { return .refused(.reservationClosed) }
-        switch event.settlement {
+        guard let index = eventIDs[id] else { return .refused(.unknownEvent) }
+        let event = Int(index)
+        guard events[event].kind == .reservation else { return .refused(.reservationClosed) }
+        switch events[event].settlement {
         case .release:
-            var response = event.settlementResponse!
-            response.duplicate = true
-            return response
+            return Response(.success(settlementReply(of: events[event])), duplicate: true)
         case .commit:
             return .refused(.reservationClosed)
         case nil:
             break
         }
-        let account = event.account
-        var released: Credits = 0
-        if event.status == .open {
+        let account = events[event].account
+        if events[event].status == .open {
             giveBackAllocation(of: index)
             events[Int(index)].status = .released
-            released = event.hold
         }
-        let response = Response.ok(.released(released: released, available: accounts[Int(account)].available))
         events[Int(index)].settlement = .release
-        events[Int(index)].settlementResponse = response
+        events[Int(index)].availableAfterSettlement = accounts[Int(account)].available
         touch(account)
-        return response
+        return .ok(settlementReply(of: events[Int(index)]))
     }
 
     mutating func refund(_ request: RefundRequest, at t: Milliseconds) -> Response {
         if let existing = refunds[request.id] {
             guard existing.request == request else { return .refused(.idConflict) }
-            var response = existing.response
-            response.duplicate = true
-            return response
+            return Response(.success(existing.reply), duplicate: true)
         }
-        guard let index = eventIndexByID[request.event] else { return .refused(.unknownEvent) }
+        guard let index = eventIDs[request.event] else { return .refused(.unknownEvent) }
         let event = events[Int(index)]
         guard event.status == .committed || event.status == .charged else { return .refused(.exceedsRefundable) }
         let refundable = event.charged - event.refunded
@@ -179,10 +185,10 @@ extension Ledger {
         events[Int(index)].refunded += credits
         let account = event.account
         accounts[Int(account)].addSpend(-credits, at: t)
-        let response = Response.ok(.refunded(refunded: credits, available: accounts[Int(account)].available))
-        refunds[request.id] = RefundState(request: request, response: response)
+        let refund = RefundState(request: request, refunded: credits, availableAfter: accounts[Int(account)].available)
+        refunds[request.id] = refund
         touch(account)
-        return response
+        return .ok(refund.reply)
     }
 
     /// Returns `credits` of an event's usage, walking its records from the last: the part in
@@ -210,7 +216,7 @@ extension Ledger {
     }
 
     func eventView(id: String) -> Response {
-        guard let index = eventIndexByID[id] else { return .refused(.unknownEvent) }
+        guard let index = eventIDs[id] else { return .refused(.unknownEvent) }
         let event = events[Int(index)]
         var burns: [Burn] = []
         for share in event.records where share.credits > 0 {

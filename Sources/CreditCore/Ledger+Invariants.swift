@@ -55,8 +55,9 @@ extension Ledger {
         var allocated: Credits = 0
         var consumed: Credits = 0
         var granted: Credits = 0
-        for grantIndex in account.grantsInBurnOrder {
+        for (position, grantIndex) in account.grantsInBurnOrder.enumerated() {
             let grant = grants[Int(grantIndex)]
+            if position < account.burnScanStart && grant.free != 0 { return "free credits before the burn scan start" }
             if grant.account != index { return "grant \(grant.id) listed on another account" }
             if grant.free < 0 || grant.allocated < 0 || grant.consumed < 0 || grant.expired < 0 {
                 return "grant \(grant.id) has a negative part"

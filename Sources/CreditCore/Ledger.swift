@@ -12,11 +12,11 @@ import HeapModule
 /// concurrent engine wraps it).
 public struct Ledger: Sendable {
     var accounts: [AccountState] = []
-    var accountIndexByID: [String: RecordIndex] = [:]
+    var accountIDs = IdentityTable()
     var grants: [GrantState] = []
-    var grantIndexByID: [String: RecordIndex] = [:]
+    var grantIDs = IdentityTable()
     var events: [EventState] = []
-    var eventIndexByID: [String: RecordIndex] = [:]
+    var eventIDs = IdentityTable()
     var refunds: [String: RefundState] = [:]
     var rateCard = RateCard()
     var deadlines = Heap<Deadline>()
@@ -93,7 +93,6 @@ public struct Ledger: Sendable {
         }
     }
 
-    func accountIndex(_ id: String) -> RecordIndex? { accountIndexByID[id] }
 }
 
 // MARK: - Time passing
@@ -111,13 +110,13 @@ extension Ledger {
             }
         }
         let day = UTCCalendar.dayIndex(t)
-        let month = UTCCalendar.monthIndex(t)
-        if day != lastDayIndex || month != lastMonthIndex {
+        if day != lastDayIndex {
+            let month = UTCCalendar.monthIndex(t)
             // Spend figures roll over lazily (`AccountState.periodSpent`); only accounts whose
             // alerts fire with nothing spent need evaluating at a boundary.
             for account in accountsAlertingAtBoundary {
                 switch accounts[Int(account)].limits.period {
-                case .day where day != lastDayIndex: touch(account)
+                case .day: touch(account)
                 case .month where month != lastMonthIndex: touch(account)
                 default: break
                 }

@@ -39,6 +39,9 @@ struct AccountState: Sendable {
 
     /// Grant indices in burn order: ascending priority, then expiry (never last), then creation.
     var grantsInBurnOrder: [RecordIndex] = []
+    /// Every grant before this position in `grantsInBurnOrder` has no free credits, so taking
+    /// free credits starts here instead of walking an account's spent grants again.
+    var burnScanStart = 0
     /// Sum of `free` over the account's grants (expired grants have none).
     var free: Credits = 0
     /// Sum of `allocated` over the account's grants.
@@ -84,7 +87,9 @@ struct AccountState: Sendable {
     func periodSpent(at t: Milliseconds) -> Credits {
         switch limits.period {
         case .day: dayIndex == UTCCalendar.dayIndex(t) ? daySpent : 0
-        case .month: monthIndex == UTCCalendar.monthIndex(t) ? monthSpent : 0
+        case .month:
+            // Within the day of the last spend the month is the same; otherwise ask the calendar.
+            dayIndex == UTCCalendar.dayIndex(t) || monthIndex == UTCCalendar.monthIndex(t) ? monthSpent : 0
         case nil: netCharged
         }
     }
@@ -94,13 +99,14 @@ struct AccountState: Sendable {
     mutating func addSpend(_ credits: Credits, at t: Milliseconds) {
         let today = UTCCalendar.dayIndex(t)
         if dayIndex != today {
+            // A month changes only with the day: the calendar is consulted once a day.
             dayIndex = today
             daySpent = 0
-        }
-        let thisMonth = UTCCalendar.monthIndex(t)
-        if monthIndex != thisMonth {
-            monthIndex = thisMonth
-            monthSpent = 0
+            let thisMonth = UTCCalendar.monthIndex(t)
+            if monthIndex != thisMonth {
+                monthIndex = thisMonth
+                monthSpent = 0
+            }
         }
         daySpent = max(0, daySpent + credits)
         monthSpent = max(0, monthSpent + credits)
@@ -147,7 +153,6 @@ enum Settlement: Sendable, Hashable {
 
 struct EventState: Sendable {
     var request: EventRequest
-    var response: Response
     var account: RecordIndex
     var status: EventStatus
     /// The reservation's hold (0 for a charge).
@@ -166,8 +171,13 @@ struct EventState: Sendable {
     var charged: Credits = 0
     var refunded: Credits = 0
     var late = false
+    /// What the creating request's reply said beyond the figures above, for retries.
+    var downgraded = false
+    var overCap = false
+    var availableAfterCreation: Credits = 0
     var settlement: Settlement?
-    var settlementResponse: Response?
+    /// The settling (commit or release) reply's `available`, for retries.
+    var availableAfterSettlement: Credits = 0
 
     var kind: EventKind {
         if case .charge = request { return .charge }
@@ -177,7 +187,11 @@ struct EventState: Sendable {
 
 struct RefundState: Sendable {
     var request: RefundRequest
-    var response: Response
+    /// The first reply's figures, for retries.
+    var refunded: Credits
+    var availableAfter: Credits
+
+    var reply: Reply { .refunded(refunded: refunded, available: availableAfter) }
 }
 
 /// A due time-passing step. At one instant reservation expiries come first, in the order

@@ -9,12 +9,12 @@ struct MeterRate: Sendable {
     var per: Int64
 }
 
-/// An item of a version, ready to price.
-struct RatedItem: Sendable {
-    var base: Int64
+/// An item of a version, ready to price. Immutable; a class so that a look-up shares it.
+final class RatedItem: Sendable {
+    let base: Int64
     /// Sorted by meter name.
-    var meters: [MeterRate]
-    var fallback: String?
+    let meters: [MeterRate]
+    let fallback: String?
 
     init(_ spec: ItemSpec) {
         base = spec.base ?? 0
@@ -44,11 +44,17 @@ struct RatedItem: Sendable {
     }
 }
 
-/// One rate-card version.
-struct RateVersion: Sendable {
-    var request: RatesRequest
-    var effectiveAt: Milliseconds
-    var items: [String: RatedItem]
+/// One rate-card version. Immutable; a class so that a look-up shares it.
+final class RateVersion: Sendable {
+    let request: RatesRequest
+    let effectiveAt: Milliseconds
+    let items: [String: RatedItem]
+
+    init(request: RatesRequest, effectiveAt: Milliseconds) {
+        self.request = request
+        self.effectiveAt = effectiveAt
+        items = request.items.mapValues(RatedItem.init)
+    }
 }
 
 /// All rate-card versions, with the order in which they take force.
@@ -66,8 +72,7 @@ struct RateCard: Sendable {
         precondition(indexByID[request.version] == nil, "a version id is used once")
         let index = Int32(versions.count)
         let effectiveAt = request.effectiveAt ?? t
-        versions.append(
-            RateVersion(request: request, effectiveAt: effectiveAt, items: request.items.mapValues(RatedItem.init)))
+        versions.append(RateVersion(request: request, effectiveAt: effectiveAt))
         indexByID[request.version] = index
         // Insert after every version effective at or before this one: a tie goes to the later request.
         let position = upperBound(effectiveAt)

@@ -175,9 +175,10 @@ public enum Reply: Sendable, Hashable {
     case charged(charged: Credits, available: Credits, item: PricedItem?, downgraded: Bool, overCap: Bool, late: Bool)
     case released(released: Credits, available: Credits)
     case refunded(refunded: Credits, available: Credits)
-    case event(EventView)
-    case balance(BalanceView)
-    case report(ReportView)
+    // The views are large and rare: boxed, so that every other reply stays small to move.
+    indirect case event(EventView)
+    indirect case balance(BalanceView)
+    indirect case report(ReportView)
 }
 
 /// The answer to one request: the reply or the refusal, and whether it repeats the first

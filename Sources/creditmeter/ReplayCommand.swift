@@ -33,7 +33,18 @@ struct ReplayCommand: ParsableCommand {
             if output.buffer.count >= Self.outputFlushBytes { try output.flush() }
         }
         try output.flush()
+        // The process ends here: freeing millions of records one by one would only cost time.
+        withExtendedLifetime(replayer) { exitProcess(EXIT_SUCCESS) }
     }
+}
+
+/// Ends the process at once, without tearing down what is still in memory.
+func exitProcess(_ status: Int32) -> Never {
+    #if canImport(Darwin)
+        Darwin.exit(status)
+    #else
+        Glibc.exit(status)
+    #endif
 }
 
 /// Buffered writes to file descriptor 1.

@@ -5,23 +5,9 @@ import Testing
 
 @testable import CreditCore
 
-/// SplitMix64: a tiny seeded generator. The standard library has no seedable one, and the
-/// tests need the same sequence from the same seed on every machine.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 /// Generates plausible, often colliding requests over a few accounts, ids and items.
 struct RequestGenerator {
-    var random: SeededGenerator
+    var random: SeededRandom
     var t: Milliseconds = 1_700_000_000_000
     var counter = 0
     let accountIDs = ["a", "b", "c", "d"]
@@ -29,7 +15,7 @@ struct RequestGenerator {
     var grantIDs: [String] = []
     var refundIDs: [String] = []
 
-    init(seed: UInt64) { random = SeededGenerator(seed: seed) }
+    init(seed: UInt64) { random = SeededRandom(seed: seed) }
 
     mutating func pick<T>(_ values: [T]) -> T { values[Int.random(in: 0..<values.count, using: &random)] }
     mutating func chance(_ percent: Int) -> Bool { Int.random(in: 0..<100, using: &random) < percent }
@@ -188,7 +174,7 @@ struct LedgerPropertyTests {
         case .charge(let charge) where charge.force != true: accountID = charge.account
         default: return nil
         }
-        let account = ledger.accounts[Int(ledger.accountIndexByID[accountID]!)]
+        let account = ledger.accounts[Int(ledger.accountIDs[accountID]!)]
         if account.available < -account.limits.overdraft { return "admitted past the overdraft" }
         if let cap = account.limits.periodCap, account.limits.capMode == .hard,
             account.periodSpent(at: t) + account.held > cap
@@ -225,7 +211,7 @@ struct LedgerPropertyTests {
         var copy = ledger
         var views = ledger.accounts.map { copy.apply(.balance(account: $0.id), at: t) }
         views.append(copy.apply(.report(account: nil), at: t))
-        for event in ledger.eventIndexByID.keys.sorted() { views.append(copy.apply(.event(id: event), at: t)) }
+        for event in ledger.eventIDs.keys.sorted() { views.append(copy.apply(.event(id: event), at: t)) }
         return views
     }
 
