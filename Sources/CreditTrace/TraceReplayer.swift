@@ -34,8 +34,13 @@ public struct TraceReplayer {
 
     /// Replays a whole trace held in memory and returns its output. For tests and tools.
     public mutating func replay(text: String) -> String {
+        String(decoding: replay(bytes: Array(text.utf8)), as: UTF8.self)
+    }
+
+    /// Replays a whole trace held in memory, LF-separated, and returns its output bytes.
+    public mutating func replay(bytes: [UInt8]) -> [UInt8] {
         var out: [UInt8] = []
-        var bytes = Array(text.utf8)
+        var bytes = bytes
         bytes.withUnsafeMutableBytes { buffer in
             var start = 0
             while start <= buffer.count {
@@ -45,6 +50,6 @@ public struct TraceReplayer {
                 start = end + 1
             }
         }
-        return String(decoding: out, as: UTF8.self)
+        return out
     }
 }
