@@ -4,6 +4,9 @@
 // Targets, by responsibility and dependency weight:
 // - CreditCore: the sequential state machine of the spec. Pure: no clock reads, no I/O.
 // - CreditTrace: the JSON-lines trace format (strict parser, encoder) over CreditCore.
+// - CreditEngine: the concurrent sharded engine with atomic admission.
+// - CreditJournal: the durable journal, snapshots and recovery.
+// - CreditLoad: the load harness: workloads, drivers, histograms, peer adapters.
 // - creditmeter: the command-line tool.
 import PackageDescription
 
@@ -13,11 +16,17 @@ let package = Package(
     products: [
         .library(name: "CreditCore", targets: ["CreditCore"]),
         .library(name: "CreditTrace", targets: ["CreditTrace"]),
+        .library(name: "CreditEngine", targets: ["CreditEngine"]),
+        .library(name: "CreditJournal", targets: ["CreditJournal"]),
+        .library(name: "CreditLoad", targets: ["CreditLoad"]),
         .executable(name: "creditmeter", targets: ["creditmeter"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         .target(
@@ -25,14 +34,29 @@ let package = Package(
             dependencies: [.product(name: "HeapModule", package: "swift-collections")]
         ),
         .target(name: "CreditTrace", dependencies: ["CreditCore"]),
+        .target(name: "CreditEngine", dependencies: ["CreditCore"]),
+        .target(name: "CreditJournal", dependencies: ["CreditCore", "CreditTrace"]),
+        .target(
+            name: "CreditLoad",
+            dependencies: [
+                "CreditCore", "CreditEngine",
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
         .executableTarget(
             name: "creditmeter",
             dependencies: [
-                "CreditCore", "CreditTrace",
+                "CreditCore", "CreditTrace", "CreditEngine", "CreditJournal", "CreditLoad",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .testTarget(name: "CreditCoreTests", dependencies: ["CreditCore"]),
         .testTarget(name: "CreditTraceTests", dependencies: ["CreditCore", "CreditTrace"]),
+        .testTarget(name: "CreditEngineTests", dependencies: ["CreditCore", "CreditTrace", "CreditEngine"]),
+        .testTarget(name: "CreditJournalTests", dependencies: ["CreditCore", "CreditTrace", "CreditJournal"]),
+        .testTarget(name: "CreditLoadTests", dependencies: ["CreditCore", "CreditEngine", "CreditLoad"]),
     ]
 )

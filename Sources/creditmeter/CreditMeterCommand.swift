@@ -7,6 +7,6 @@ struct CreditMeterCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "creditmeter",
         abstract: "An exact credit-metering engine for AI gateways.",
-        subcommands: [ReplayCommand.self, GenerateCommand.self]
+        subcommands: [ReplayCommand.self, GenerateCommand.self, LoadCommand.self, InspectCommand.self]
     )
 }

@@ -1,0 +1,2 @@
+// CreditEngine: placeholder until its issue lands.
+enum CreditEngineModule {}

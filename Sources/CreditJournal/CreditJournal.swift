@@ -1,0 +1,2 @@
+// CreditJournal: placeholder until its issue lands.
+enum CreditJournalModule {}

@@ -1,0 +1,2 @@
+// CreditLoad: placeholder until its issue lands.
+enum CreditLoadModule {}
