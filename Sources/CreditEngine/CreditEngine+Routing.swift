@@ -1,0 +1,204 @@
+// Which shard answers a slow-path request, and the engine-wide bookkeeping around it: ids
+// that must be unique across shards (grants, refunds, events) and requests that span every
+// shard. Checks keep the spec's order: the retry or `id_conflict` first, then names.
+
+import CreditCore
+import Synchronization
+
+#if canImport(Darwin)
+    import Darwin
+#else
+    import Glibc
+#endif
+
+extension CreditEngine {
+    func slowPath(_ request: Request, at t: Milliseconds, alerts: inout [Alert]) throws(EngineError) -> Response {
+        switch request {
+        case .account(let id, _):
+            switch accountIDs.findOrInsert(id) {
+            case .full: throw EngineError(.accountsFull, "accounts full: accountsMax = \(configuration.accountsMax)")
+            case .inserted(let slot), .existing(let slot): return onAccount(slot, request, at: t, alerts: &alerts)
+            }
+        case .limits(let account, _), .pause(let account), .resume(let account), .balance(let account),
+            .quote(let account, _, _), .report(.some(let account)):
+            guard let slot = accountIDs.find(account) else { return .refused(.unknownAccount) }
+            return onAccount(slot, request, at: t, alerts: &alerts)
+        case .grant(let grant):
+            return createUnique(grant.id, kind: \.grantShard, owner: accountIDs.find(grant.account), ownerRefusal: .unknownAccount, request, at: t, alerts: &alerts)
+        case .refund(let refund):
+            return createUnique(refund.id, kind: \.refundShard, owner: createdEventAccount(refund.event), ownerRefusal: .unknownEvent, request, at: t, alerts: &alerts)
+        case .reserve(let reserve):
+            return try createEvent(reserve.id, account: reserve.account, request, at: t, alerts: &alerts)
+        case .charge(let charge):
+            return try createEvent(charge.id, account: charge.account, request, at: t, alerts: &alerts)
+        case .commit(let id, _), .release(let id), .event(let id):
+            guard let event = eventIDs.find(id), let slot = createdEventAccount(event: event) else {
+                return .refused(.unknownEvent)
+            }
+            return onAccount(slot, request, at: t, alerts: &alerts) { state in
+                // No hot path runs in this shard now, but one may still be giving back a
+                // claim it could not use: wait for it, then mirror the ledger's closing.
+                self.waitWhile(event, is: .closing)
+                if case .release = request { self.markClosed(event) }
+                if case .commit = request { self.markClosed(event) }
+            }
+        case .rates, .tick, .report(nil):
+            return onEveryShard(request, at: t, alerts: &alerts)
+        }
+    }
+
+    /// Applies a request to the ledger of an account's shard. `before` runs with the shard
+    /// held, before the request; the account is refreshed after.
+    func onAccount(
+        _ slot: Int, _ request: Request, at t: Milliseconds, alerts: inout [Alert],
+        before: (inout ShardState) -> Void = { _ in }
+    ) -> Response {
+        withShard(shard(ofAccount: slot), at: t, alerts: &alerts) { state, alerts in
+            before(&state)
+            state.refreshAlso.append(Int32(slot))
+            return state.ledger.apply(request, at: max(t, state.ledger.lastTime), alerts: &alerts)
+        }
+    }
+
+    /// A grant or refund: ids unique across shards. A used id goes to the shard that holds
+    /// it (its ledger answers the retry or the conflict); a new one to its owner's shard.
+    private func createUnique(
+        _ id: String, kind: WritableKeyPath<Registry, [String: Int]>, owner: Int?, ownerRefusal: RefusalCode,
+        _ request: Request, at t: Milliseconds, alerts: inout [Alert]
+    ) -> Response {
+        registry.withLock { registry in
+            if let shardIndex = registry[keyPath: kind][id] {
+                return withShard(shards[shardIndex], at: t, alerts: &alerts) { state, alerts in
+                    state.ledger.apply(request, at: max(t, state.ledger.lastTime), alerts: &alerts)
+                }
+            }
+            guard let slot = owner else { return .refused(ownerRefusal) }
+            let response = onAccount(slot, request, at: t, alerts: &alerts)
+            if case .success = response.result { registry[keyPath: kind][id] = slot & shardMask }
+            return response
+        }
+    }
+
+    /// A reserve or charge on the slow path: a used id goes to its event's shard (its
+    /// ledger answers the retry or the conflict); a free one is claimed, then created.
+    private func createEvent(
+        _ id: String, account: String, _ request: Request, at t: Milliseconds, alerts: inout [Alert]
+    ) throws(EngineError) -> Response {
+        let event: Int
+        switch eventIDs.findOrInsert(id) {
+        case .full: throw EngineError(.eventsFull, "event ids full: eventsMax = \(configuration.eventsMax)")
+        case .inserted(let index), .existing(let index): event = index
+        }
+        while true {
+            waitWhile(event, is: .creating)
+            if let slot = createdEventAccount(event: event) { return onAccount(slot, request, at: t, alerts: &alerts) }
+            if eventStatus[event].compareExchange(
+                expected: EventSlotStatus.free.rawValue, desired: EventSlotStatus.creating.rawValue, ordering: .acquiring
+            ).exchanged { break }
+        }
+        guard let slot = accountIDs.find(account) else {
+            eventStatus[event].store(EventSlotStatus.free.rawValue, ordering: .releasing)
+            return .refused(.unknownAccount)
+        }
+        let response = onAccount(slot, request, at: t, alerts: &alerts)
+        switch response.result {
+        case .success(.reserved(let held, _, _, _, _)):
+            eventAccount[event] = Int32(slot)
+            eventHold[event] = held
+            let ttl: Int64
+            if case .reserve(let reserve) = request { ttl = reserve.ttlMilliseconds ?? SpecLimits.ttlMillisecondsDefault } else { ttl = 0 }
+            let (deadline, overflow) = t.addingReportingOverflow(ttl)
+            eventExpiresAt[event] = overflow ? Int64.max : deadline
+            eventStatus[event].store(EventSlotStatus.open.rawValue, ordering: .releasing)
+        case .success:
+            eventAccount[event] = Int32(slot)
+            eventHold[event] = 0
+            eventExpiresAt[event] = Int64.max
+            eventStatus[event].store(EventSlotStatus.other.rawValue, ordering: .releasing)
+        case .failure:
+            eventStatus[event].store(EventSlotStatus.free.rawValue, ordering: .releasing)
+        }
+        return response
+    }
+
+    /// The account slot of a created event, or nil when the id was never created.
+    func createdEventAccount(event: Int) -> Int? {
+        waitWhile(event, is: .creating)
+        let status = eventStatus[event].load(ordering: .acquiring)
+        return status == EventSlotStatus.free.rawValue ? nil : Int(eventAccount[event])
+    }
+
+    private func createdEventAccount(_ id: String) -> Int? {
+        eventIDs.find(id).flatMap { createdEventAccount(event: $0) }
+    }
+
+    /// Waits while another thread holds an event in a passing state (a few instructions).
+    func waitWhile(_ event: Int, is status: EventSlotStatus) {
+        while eventStatus[event].load(ordering: .acquiring) == status.rawValue { sched_yield() }
+    }
+
+    /// Mirrors a reservation's closing by the ledger: the hot path no longer touches it.
+    /// (A refused commit or release leaves it as it was: the ledger decides, later, again.)
+    func markClosed(_ event: Int) {
+        eventStatus[event].store(EventSlotStatus.other.rawValue, ordering: .releasing)
+    }
+
+    /// Rates, tick and the report over all accounts: every shard's ledger gets the request.
+    private func onEveryShard(_ request: Request, at t: Milliseconds, alerts: inout [Alert]) -> Response {
+        let responses = withAllShards(at: t, alerts: &alerts) { _, state, alerts in
+            state.ledger.apply(request, at: max(t, state.ledger.lastTime), alerts: &alerts)
+        }
+        guard case .report = request else { return responses[0] }
+        var total = ReportView()
+        for response in responses {
+            guard case .success(.report(let view)) = response.result else { return response }
+            total.granted += view.granted
+            total.consumed += view.consumed
+            total.expired += view.expired
+            total.remaining += view.remaining
+            total.debt += view.debt
+            total.recognized += view.recognized
+            total.breakage += view.breakage
+            total.deferred += view.deferred
+        }
+        return .ok(.report(total))
+    }
+
+    /// Runs time passing to `t` in every shard with something due. Safe from any thread.
+    public func passTime(to t: Milliseconds, alerts: inout [Alert]) {
+        passTime(to: t, except: nil, alerts: &alerts)
+    }
+
+    func passTime(to t: Milliseconds, except excluded: Int?, alerts: inout [Alert]) {
+        let first = alerts.count
+        for shard in shards where shard.index != excluded && shard.nextDeadline.load(ordering: .sequentiallyConsistent) <= t {
+            withShard(shard, at: t, alerts: &alerts) { state, alerts in
+                if state.ledger.lastTime < t { _ = state.ledger.apply(.tick, at: t, alerts: &alerts) }
+            }
+        }
+        sortByAccount(&alerts, from: first)
+    }
+
+    /// The shard of the account or event a request names, when it exists.
+    func ownShard(of request: Request) -> Int? {
+        let slot: Int?
+        switch request {
+        case .account(let id, _), .limits(let id, _), .pause(let id), .resume(let id), .balance(let id),
+            .quote(let id, _, _), .report(.some(let id)):
+            slot = accountIDs.find(id)
+        case .grant(let grant): slot = accountIDs.find(grant.account)
+        case .reserve(let reserve): slot = createdEventAccount(reserve.id) ?? accountIDs.find(reserve.account)
+        case .charge(let charge): slot = createdEventAccount(charge.id) ?? accountIDs.find(charge.account)
+        case .commit(let id, _), .release(let id), .event(let id): slot = createdEventAccount(id)
+        case .refund(let refund): slot = createdEventAccount(refund.event)
+        case .rates, .tick, .report(nil): slot = nil
+        }
+        return slot.map { $0 & shardMask }
+    }
+
+    /// Settles every queued operation into the ledgers. Safe from any thread.
+    public func settle() {
+        var alerts: [Alert] = []
+        for shard in shards { withShard(shard, at: lastTime.load(ordering: .relaxed), alerts: &alerts) { _, _ in } }
+    }
+}

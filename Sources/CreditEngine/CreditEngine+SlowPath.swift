@@ -1,0 +1,200 @@
+// The slow path: every request the hot path does not answer goes through the ledger of the
+// shard that holds its account or event, with the shard's gate closed and its queue settled
+// first, so the ledger sees every admitted operation in each account's order before it.
+// Requests that span shards (rates, tick, a report over all accounts) hold every shard.
+
+import CreditCore
+import Synchronization
+
+extension CreditEngine {
+    /// Runs `body` on a shard's state with its lock held, its gate closed and its queue
+    /// settled; then refreshes what the hot path reads. Alerts raised go to `alerts` and to
+    /// the subscribers.
+    func withShard<R>(
+        _ shard: Shard, at t: Milliseconds, alerts: inout [Alert], _ body: (inout ShardState, inout [Alert]) -> R
+    ) -> R {
+        shard.state.withLock { state in
+            shard.close()
+            defer { shard.open() }
+            let first = alerts.count
+            state.slowPathCount += 1
+            settleQueue(shard, &state, alerts: &alerts)
+            let result = body(&state, &alerts)
+            refreshAfterRequest(shard, &state)
+            deliver(alerts[first...])
+            return result
+        }
+    }
+
+    /// Holds every shard, in index order, and runs `body` on each.
+    func withAllShards<R>(
+        at t: Milliseconds, alerts: inout [Alert], _ body: (Shard, inout ShardState, inout [Alert]) -> R
+    ) -> [R] {
+        var results: [R] = []
+        results.reserveCapacity(shards.count)
+        let first = alerts.count
+        lockShards(from: 0, at: t, alerts: &alerts, results: &results, body)
+        sortByAccount(&alerts, from: first)
+        return results
+    }
+
+    private func lockShards<R>(
+        from index: Int, at t: Milliseconds, alerts: inout [Alert], results: inout [R],
+        _ body: (Shard, inout ShardState, inout [Alert]) -> R
+    ) {
+        guard index < shards.count else { return }
+        let shard = shards[index]
+        withShard(shard, at: t, alerts: &alerts) { state, alerts in
+            results.append(body(shard, &state, &alerts))
+            lockShards(from: index + 1, at: t, alerts: &alerts, results: &results, body)
+        }
+    }
+
+    /// Orders the alerts of one request by account id (byte order), keeping each account's
+    /// own order (`low_balance`, `period_usage`, `debt`).
+    func sortByAccount(_ alerts: inout [Alert], from first: Int) {
+        guard alerts.count - first > 1 else { return }
+        let sorted = alerts[first...].enumerated().sorted { lhs, rhs in
+            let left = lhs.element.account.utf8
+            let right = rhs.element.account.utf8
+            if left.elementsEqual(right) { return lhs.offset < rhs.offset }
+            return left.lexicographicallyPrecedes(right)
+        }.map(\.element)
+        alerts.replaceSubrange(first..., with: sorted)
+    }
+
+    // MARK: - Settlement
+
+    /// Applies every queued operation to the ledger, in each account's sequence order and,
+    /// across accounts, in time order. The gate is closed: nothing is in flight.
+    func settleQueue(_ shard: Shard, _ state: inout ShardState, alerts: inout [Alert]) {
+        while let op = shard.queue.pop() {
+            if op.kind != .none { state.pending.append(op) }
+        }
+        if state.pending.isEmpty { return }
+        let modulus = AdmissionState.sequenceModulus
+        let settled = state.settledSequence
+        func distance(_ op: SettleOp) -> Int {
+            (Int(op.sequence) - Int(settled[op.accountSlot] ?? 0) - 1 + modulus) % modulus
+        }
+        state.pending.sort { (Int($0.accountSlot), distance($0)) < (Int($1.accountSlot), distance($1)) }
+        // Within an account, time never goes back in sequence order.
+        var normalized: [(t: Milliseconds, op: SettleOp)] = []
+        normalized.reserveCapacity(state.pending.count)
+        for op in state.pending {
+            var t = op.t
+            if let last = normalized.last, last.op.accountSlot == op.accountSlot { t = max(t, last.t) }
+            normalized.append((t, op))
+        }
+        normalized.sort { ($0.t, Int($0.op.accountSlot), distance($0.op)) < ($1.t, Int($1.op.accountSlot), distance($1.op)) }
+        for (t, op) in normalized {
+            let response = state.ledger.apply(ledgerRequest(for: op), at: max(t, state.ledger.lastTime), alerts: &alerts)
+            // The hot path answered from the admission word; the ledger must agree exactly.
+            if Self.available(of: response) != op.availableAfter {
+                settlementMismatches.wrappingAdd(1, ordering: .relaxed)
+            }
+            state.settledSequence[op.accountSlot] = op.sequence
+            state.settledOperationCount += 1
+        }
+        state.pending.removeAll(keepingCapacity: true)
+    }
+
+    /// The request a queued operation settles as: the caller's own request, rebuilt.
+    private func ledgerRequest(for op: SettleOp) -> Request {
+        let eventID = eventIDs.key(at: Int(op.eventSlot))
+        switch op.kind {
+        case .reserve:
+            return .reserve(
+                ReserveRequest(
+                    account: accountIDs.key(at: Int(op.accountSlot)), id: eventID, cost: .amount(op.amount),
+                    ttlMilliseconds: op.ttlGiven ? op.ttlMilliseconds : nil))
+        case .charge:
+            return .charge(
+                ChargeRequest(
+                    account: accountIDs.key(at: Int(op.accountSlot)), id: eventID, cost: .amount(op.amount),
+                    force: op.forceGiven ? false : nil))
+        case .commit:
+            return .commit(id: eventID, .amount(op.amount))
+        case .release:
+            return .release(id: eventID)
+        case .none:
+            preconditionFailure("nothing to settle")
+        }
+    }
+
+    /// How many operations took the hot path and were settled, and how many times a shard was
+    /// entered by the slow path (settling and reads included). Settles first.
+    public func statistics() -> (hotOperations: Int, slowPathEntries: Int) {
+        settle()
+        return shards.reduce((0, 0)) { total, shard in
+            shard.state.withLock { (total.0 + $0.settledOperationCount, total.1 + $0.slowPathCount) }
+        }
+    }
+
+    /// The first broken ledger identity in any shard, or nil; settles first. For tests.
+    public func invariantViolation() -> String? {
+        settle()
+        for shard in shards {
+            if let violation = shard.state.withLock({ $0.ledger.invariantViolation() }) {
+                return "shard \(shard.index): \(violation)"
+            }
+        }
+        return nil
+    }
+
+    static func available(of response: Response) -> Int64? {
+        switch response.result {
+        case .success(.reserved(_, let available, _, _, _)), .success(.charged(_, let available, _, _, _, _)),
+            .success(.released(_, let available)):
+            available
+        default: nil
+        }
+    }
+
+    // MARK: - What the hot path reads
+
+    /// After a slow-path request: refreshes the accounts it touched, every capped account at
+    /// a new UTC day, and the shard's next deadline.
+    private func refreshAfterRequest(_ shard: Shard, _ state: inout ShardState) {
+        let ledgerTime = state.ledger.lastTime
+        let day = ledgerTime / SpecLimits.dayMilliseconds
+        if day != state.dayIndex {
+            state.dayIndex = day
+            for slot in state.accountSlots { refreshAccount(Int(slot), &state) }
+        } else {
+            for id in state.ledger.lastTouchedAccountIDs {
+                if let slot = accountIDs.find(id) { refreshAccount(slot, &state) }
+            }
+        }
+        for slot in state.refreshAlso { refreshAccount(Int(slot), &state) }
+        state.refreshAlso.removeAll(keepingCapacity: true)
+        let nextDay = (day + 1) * SpecLimits.dayMilliseconds
+        shard.nextDeadline.store(min(state.ledger.nextExpiry ?? Int64.max, nextDay), ordering: .sequentiallyConsistent)
+    }
+
+    /// Copies an account's figures from the ledger into its admission word and profile.
+    /// The gate is closed: no hot-path operation reads or writes them now.
+    func refreshAccount(_ slot: Int, _ state: inout ShardState) {
+        let id = accountIDs.key(at: slot)
+        guard let figures = state.ledger.admissionFigures(of: id, at: state.ledger.lastTime) else { return }
+        let current = AdmissionState(words[slot].load(ordering: .relaxed))
+        let capUsage = figures.periodCap == nil ? 0 : figures.periodSpent + figures.held
+        let next = AdmissionState(
+            available: figures.available, capUsage: capUsage, sequence: current.sequence, paused: figures.paused,
+            expiredBacking: figures.hasExpiredBacking)
+        if !profiles[slot].active { state.accountSlots.append(Int32(slot)) }
+        profiles[slot] = AccountProfile(
+            active: true, alwaysSlow: !next.isRepresentable, overdraft: figures.overdraft,
+            periodCap: figures.periodCap ?? -1, capIsHard: figures.capIsHard)
+        if next.isRepresentable { words[slot].store(next.word, ordering: .relaxed) }
+    }
+}
+
+extension Alert {
+    /// The account the alert is about.
+    var account: String {
+        switch self {
+        case .lowBalance(let account, _, _, _), .periodUsage(let account, _, _, _, _), .debt(let account, _, _): account
+        }
+    }
+}

@@ -1,0 +1,107 @@
+// A shard: a `Ledger` holding its accounts' grant-level bookkeeping, the queue of admitted
+// hot-path operations not yet settled into it, and the gate that separates the hot path
+// from the shard's slow path.
+//
+// The gate is one atomic: the count of hot-path operations in flight, and a closed bit. A
+// hot-path operation enters (count + 1) and leaves (count - 1); it takes the slow path when
+// it finds the gate closed. The slow path, holding the shard's lock, closes the gate, waits
+// until nothing is in flight, and only then settles the queue and changes the ledger, the
+// account profiles and the admission words, so those never change under a hot-path
+// operation. A hot-path operation never waits on the lock.
+
+import CreditCore
+import Synchronization
+
+#if canImport(Darwin)
+    import Darwin
+#else
+    import Glibc
+#endif
+
+/// What the hot path reads of an account besides its admission word. Written only while the
+/// account's shard gate is closed; read only inside the gate.
+struct AccountProfile {
+    var active = false
+    /// The account's figures do not fit the admission word, or it needs the shard for every
+    /// operation: no hot path.
+    var alwaysSlow = true
+    var overdraft: Int64 = 0
+    /// The period cap, or -1 for none.
+    var periodCap: Int64 = -1
+    var capIsHard = true
+}
+
+/// The state behind a shard's lock.
+struct ShardState {
+    var ledger = Ledger()
+    /// Drained from the queue, waiting for their turn in account order.
+    var pending: [SettleOp] = []
+    /// Per account slot: the sequence number of its last settled operation.
+    var settledSequence: [Int32: UInt16] = [:]
+    /// The shard's accounts, by slot.
+    var accountSlots: [Int32] = []
+    /// The UTC day of the ledger's time when the words were last refreshed.
+    var dayIndex: Int64 = -1
+    /// Accounts to refresh after the current request besides those the ledger touched
+    /// (pause and resume touch no figure the ledger tracks for alerts).
+    var refreshAlso: [Int32] = []
+    /// Hot-path operations settled, and slow-path entries: for statistics.
+    var settledOperationCount = 0
+    var slowPathCount = 0
+}
+
+final class Shard: Sendable {
+    /// The gate's closed bit; the bits below count operations in flight.
+    static let closedBit = 1 << 40
+    /// Spins before yielding the processor while waiting for operations in flight.
+    static let spinsBeforeYield = 64
+
+    let index: Int
+    let gate = Atomic<Int>(0)
+    /// The earliest time at which something is due in this shard (an expiry or a UTC day
+    /// boundary): a hot-path operation at or after it takes the slow path.
+    let nextDeadline = Atomic<Int64>(Int64.max)
+    let queue: SettleRing
+    let state: Mutex<ShardState>
+
+    init(index: Int, queueCapacity: Int) {
+        self.index = index
+        queue = SettleRing(capacity: queueCapacity)
+        state = Mutex(ShardState())
+    }
+
+    /// Enters the gate for a hot-path operation; false when the gate is closed.
+    @inline(__always)
+    func enter() -> Bool {
+        // Acquiring: pairs with `open`'s release, so the slow path's writes are visible.
+        let old = gate.wrappingAdd(1, ordering: .acquiringAndReleasing).oldValue
+        if old & Self.closedBit == 0 { return true }
+        gate.wrappingSubtract(1, ordering: .releasing)
+        return false
+    }
+
+    /// Leaves the gate. Releasing: the slow path that waits for the count sees every write.
+    @inline(__always)
+    func leave() {
+        gate.wrappingSubtract(1, ordering: .releasing)
+    }
+
+    /// Closes the gate and waits until no hot-path operation is in flight. Holding the lock.
+    func close() {
+        let old = gate.bitwiseOr(Self.closedBit, ordering: .acquiringAndReleasing).oldValue
+        precondition(old & Self.closedBit == 0, "the gate is closed by the lock holder only")
+        var spins = 0
+        while gate.load(ordering: .acquiring) != Self.closedBit {
+            spins += 1
+            if spins >= Self.spinsBeforeYield {
+                sched_yield()
+                spins = 0
+            }
+        }
+    }
+
+    /// Opens the gate. Releasing: hot-path operations entering after see the changes.
+    func open() {
+        gate.bitwiseAnd(~Self.closedBit, ordering: .releasing)
+    }
+}

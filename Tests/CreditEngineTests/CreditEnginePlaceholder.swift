@@ -1,2 +1,0 @@
-import Testing
-@Test func CreditEnginePlaceholder() { #expect(Bool(true)) }
