@@ -21,6 +21,12 @@ let package = Package(
         .library(name: "CreditLoad", targets: ["CreditLoad"]),
         .executable(name: "creditmeter", targets: ["creditmeter"]),
     ],
+    traits: [
+        .trait(
+            name: "Jemalloc",
+            description: "Link jemalloc (libjemalloc-dev) as the creditmeter executable's allocator."),
+        .default(enabledTraits: ["Jemalloc"]),
+    ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
@@ -46,11 +52,15 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
+        // jemalloc's malloc replaces glibc's in the executable; build with
+        // `--disable-default-traits` to keep glibc malloc.
+        .systemLibrary(name: "CJemalloc", pkgConfig: "jemalloc", providers: [.apt(["libjemalloc-dev"])]),
         .executableTarget(
             name: "creditmeter",
             dependencies: [
                 "CreditCore", "CreditTrace", "CreditEngine", "CreditJournal", "CreditLoad",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .target(name: "CJemalloc", condition: .when(traits: ["Jemalloc"])),
             ]
         ),
         .testTarget(name: "CreditCoreTests", dependencies: ["CreditCore"]),
@@ -60,3 +70,20 @@ let package = Package(
         .testTarget(name: "CreditLoadTests", dependencies: ["CreditCore", "CreditEngine", "CreditLoad"]),
     ]
 )
+
+// Benchmarks (ordo-one/package-benchmark) are built only when asked for, so that `swift test`
+// and CI stay fast: `CREDITMETER_BENCHMARKS=1 swift package benchmark` (scripts/bench-engine.sh).
+if Context.environment["CREDITMETER_BENCHMARKS"] != nil {
+    package.dependencies.append(
+        .package(url: "https://github.com/ordo-one/benchmark.git", from: "1.38.1", traits: ["MallocInterposer"]))
+    package.targets.append(
+        .executableTarget(
+            name: "EngineBenchmarks",
+            dependencies: [
+                "CreditCore", "CreditEngine",
+                .product(name: "Benchmark", package: "benchmark"),
+            ],
+            path: "Benchmarks/EngineBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ))
+}

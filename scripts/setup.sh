@@ -2,8 +2,9 @@
 # Installs what the project needs on a fresh machine of this kind (Debian, Swift toolchain
 # already in /opt/swift). Safe to run again: it installs only what is missing.
 set -euo pipefail
-# Debian packages the build, tests and tools use. python3 runs the reference model.
-packages=(python3)
+# Debian packages the build, tests and tools use: python3 runs the reference model;
+# libjemalloc-dev (and pkg-config, which finds it) is the executable's allocator.
+packages=(python3 libjemalloc-dev pkg-config)
 missing=()
 for package in "${packages[@]}"; do
   dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")

@@ -16,7 +16,7 @@ public final class CreditEngine: @unchecked Sendable {
     // Safe to share: the atomic tables are atomics; the plain per-account and per-event
     // tables are written either before an acquiring publication (event fields, before their
     // status) or while the owning shard's gate is closed (profiles), and read after the
-    // matching acquire; everything else is behind a `Mutex`.
+    // matching acquire; everything else is behind a lock (`Locked`).
 
     public let configuration: EngineConfiguration
     let clock: any EngineClock
@@ -37,9 +37,9 @@ public final class CreditEngine: @unchecked Sendable {
     /// The `t` of the latest accepted request.
     let lastTime = Atomic<Int64>(0)
     /// Ids of grants and refunds, by shard: created through the slow path only.
-    let registry = Mutex(Registry())
+    let registry = Locked(Registry())
 
-    let alertSubscribers = Mutex(AlertSubscribers())
+    let alertSubscribers = Locked(AlertSubscribers())
     /// Settled operations whose ledger result differed from the hot path's answer: always 0
     /// unless the engine has a bug. Checked by the tests.
     let settlementMismatches = Atomic<Int>(0)

@@ -50,7 +50,9 @@ struct ShardState {
     var slowPathCount = 0
 }
 
-final class Shard: Sendable {
+final class Shard: @unchecked Sendable {
+    // Safe to share: its mutable parts are atomics, the queue (see `SettleRing`) and `state`
+    // behind its lock.
     /// The gate's closed bit; the bits below count operations in flight.
     static let closedBit = 1 << 40
     /// Spins before yielding the processor while waiting for operations in flight.
@@ -62,12 +64,12 @@ final class Shard: Sendable {
     /// boundary): a hot-path operation at or after it takes the slow path.
     let nextDeadline = Atomic<Int64>(Int64.max)
     let queue: SettleRing
-    let state: Mutex<ShardState>
+    let state: Locked<ShardState>
 
     init(index: Int, queueCapacity: Int) {
         self.index = index
         queue = SettleRing(capacity: queueCapacity)
-        state = Mutex(ShardState())
+        state = Locked(ShardState())
     }
 
     /// Enters the gate for a hot-path operation; false when the gate is closed.

@@ -7,6 +7,15 @@ struct CreditMeterCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "creditmeter",
         abstract: "An exact credit-metering engine for AI gateways.",
-        subcommands: [ReplayCommand.self, GenerateCommand.self, LoadCommand.self, InspectCommand.self]
+        subcommands: [
+            ReplayCommand.self, GenerateCommand.self, LoadCommand.self, InspectCommand.self, VersionCommand.self,
+        ]
     )
+}
+
+/// `creditmeter version`: the build's allocator.
+struct VersionCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "version", abstract: "Print the tool's allocator (jemalloc or glibc malloc).")
+    func run() { print("creditmeter, allocator: \(Allocator.name)") }
 }

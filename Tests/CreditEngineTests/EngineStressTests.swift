@@ -5,7 +5,7 @@
 // against the threads' own accounting.
 
 import CreditCore
-import CreditEngine
+@testable import CreditEngine
 import Foundation
 import Synchronization
 import Testing
@@ -54,7 +54,7 @@ func runStress(threads: Int, operationsPerThread: Int, seed: UInt64) throws -> (
         _ = try engine.apply(.account(id: StressSetup.name(index), limits: StressSetup.limits(index)))
         _ = try engine.apply(.grant(GrantRequest(account: StressSetup.name(index), id: "seed\(index)", amount: 2_000)))
     }
-    let results = Mutex<[ThreadLedger]>([])
+    let results = Locked<[ThreadLedger]>([])
     let group = DispatchGroup()
     for thread in 0..<threads {
         group.enter()

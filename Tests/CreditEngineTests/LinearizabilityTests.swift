@@ -4,7 +4,7 @@
 // a `Ledger` from the same start, exactly the responses the engine gave.
 
 import CreditCore
-import CreditEngine
+@testable import CreditEngine
 import Foundation
 import Synchronization
 import Testing
@@ -77,7 +77,7 @@ func explains(_ operations: [RecordedOperation], from ledger: Ledger, at t: Mill
         let plans = (0..<threadCount).map { plan(thread: $0, random: &random) }
         let clock = Atomic<Int>(0)
         let ready = Atomic<Int>(0)
-        let recorded = Mutex<[RecordedOperation]>([])
+        let recorded = Locked<[RecordedOperation]>([])
         let group = DispatchGroup()
         for thread in 0..<threadCount {
             group.enter()
