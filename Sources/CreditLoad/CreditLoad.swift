@@ -1,2 +1,0 @@
-// CreditLoad: placeholder until its issue lands.
-enum CreditLoadModule {}
