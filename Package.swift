@@ -29,16 +29,12 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
-        .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
-        .target(
-            name: "CreditCore",
-            dependencies: [.product(name: "HeapModule", package: "swift-collections")]
-        ),
+        .target(name: "CreditCore"),
         .target(name: "CreditTrace", dependencies: ["CreditCore"]),
         .target(name: "CreditEngine", dependencies: ["CreditCore"]),
         .target(name: "CreditJournal", dependencies: ["CreditCore", "CreditTrace"]),

@@ -5,4 +5,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CREDITMETER_BENCHMARKS=1
-swift package --scratch-path .build-bench benchmark --target EngineBenchmarks "$@"
+swift package --scratch-path .build-bench benchmark --target EngineBenchmarks --no-progress "$@"

@@ -30,8 +30,9 @@ struct IdentityTable: Sendable {
         let index: RecordIndex?
     }
 
-    private var slots: [Slot] = Array(repeating: Slot(hash: 0, index: -1), count: capacityMin)
-    private(set) var keys: [String] = []
+    // Chunked so that the first insertion after a snapshot copies one chunk (ChunkedArray.swift).
+    private var slots = ChunkedArray<Slot>(repeating: Slot(hash: 0, index: -1), count: capacityMin)
+    private(set) var keys = ChunkedArray<String>()
 
     var count: Int { keys.count }
 
@@ -66,7 +67,7 @@ struct IdentityTable: Sendable {
 
     /// Doubles the slots, placing every entry by its stored hash.
     private mutating func grow() {
-        var grown = Array(repeating: Slot(hash: 0, index: -1), count: slots.count * 2)
+        var grown = ChunkedArray(repeating: Slot(hash: 0, index: -1), count: slots.count * 2)
         let mask = grown.count - 1
         for entry in slots where entry.index >= 0 {
             var slot = entry.hash & mask

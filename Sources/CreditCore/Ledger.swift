@@ -2,8 +2,6 @@
 // a time. Pure and deterministic: time comes with each request, nothing reads a clock or
 // touches a file. The concurrent engine and the replayer are checked against this type.
 
-import HeapModule
-
 /// The exact, sequential credit ledger.
 ///
 /// Every request goes through ``apply(_:at:alerts:)``, which runs the spec's steps in order:
@@ -11,18 +9,20 @@ import HeapModule
 /// alert evaluation. Not thread-safe: one caller at a time (it is a value type; the
 /// concurrent engine wraps it).
 public struct Ledger: Sendable {
-    var accounts: [AccountState] = []
+    // Chunked rather than plain arrays so that a snapshot (a copy of the ledger) costs the
+    // next write one small chunk, not a copy of the whole table (ChunkedArray.swift).
+    var accounts = ChunkedArray<AccountState>()
     var accountIDs = IdentityTable()
-    var grants: [GrantState] = []
+    var grants = ChunkedArray<GrantState>()
     var grantIDs = IdentityTable()
-    var events: [EventState] = []
+    var events = ChunkedArray<EventState>()
     var eventIDs = IdentityTable()
-    var refunds: [String: RefundState] = [:]
+    var refunds = RefundTable<RefundState>()
     var rateCard = RateCard()
-    var deadlines = Heap<Deadline>()
+    var deadlines = DeadlineHeap<Deadline>()
 
     /// The `t` of the last accepted request (0 before any: every `t` is at least 0).
-    public private(set) var lastTime: Milliseconds = 0
+    public internal(set) var lastTime: Milliseconds = 0
     var lastDayIndex: Int64 = 0
     var lastMonthIndex: Int64 = 0
     /// Accounts whose period alerts fire at a period boundary with nothing spent

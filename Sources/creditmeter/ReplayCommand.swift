@@ -1,5 +1,6 @@
 // `creditmeter replay TRACE`: prints the result and alert lines of a trace, streaming.
 import ArgumentParser
+import CreditJournal
 import CreditTrace
 
 #if canImport(Darwin)
@@ -17,8 +18,34 @@ struct ReplayCommand: ParsableCommand {
     @Argument(help: "The trace file, or - for standard input.")
     var trace: String
 
+    @Option(
+        name: .customLong("data-dir"),
+        help: "Journal and snapshots here: print a result only once it is durable, and resume an interrupted run.")
+    var dataDirectory: String?
+
+    @Option(help: "With --data-dir: durable (acknowledge after fdatasync) or buffered (after write, synced within --max-delay-ms).")
+    var mode: String = "durable"
+
+    @Option(name: .customLong("max-delay-ms"), help: "With --mode buffered: the longest time between syncs.")
+    var maxDelayMilliseconds: Int = 10
+
+    @Option(name: .customLong("snapshot-every"), help: "With --data-dir: journal records between snapshots (0: none).")
+    var snapshotRecordInterval: Int = 1_000_000
+
+    @Flag(name: .customLong("snapshot-at-end"), help: "With --data-dir: take a snapshot after the last line.")
+    var snapshotAtEnd = false
+
+    @Flag(help: "With --data-dir: print the journal's figures on standard error at the end.")
+    var stats = false
+
     /// Output is flushed to standard output whenever this many bytes are buffered.
     static let outputFlushBytes = 1 << 16
+
+    func validate() throws {
+        guard mode == "durable" || mode == "buffered" else { throw ValidationError("--mode is durable or buffered") }
+        guard (1...60_000).contains(maxDelayMilliseconds) else { throw ValidationError("--max-delay-ms must be 1 ... 60000") }
+        guard snapshotRecordInterval >= 0 else { throw ValidationError("--snapshot-every must be at least 0") }
+    }
 
     func run() throws {
         let fileDescriptor = trace == "-" ? 0 : open(trace, O_RDONLY)
@@ -26,6 +53,7 @@ struct ReplayCommand: ParsableCommand {
             throw ValidationError("cannot open \(trace): \(String(cString: strerror(errno)))")
         }
         defer { if fileDescriptor != 0 { close(fileDescriptor) } }
+        if let dataDirectory { try runDurable(fileDescriptor: fileDescriptor, directory: dataDirectory) }
         var replayer = TraceReplayer()
         var output = StandardOutput()
         try LineReader(fileDescriptor: fileDescriptor).forEachLine { line, _ in
@@ -36,6 +64,53 @@ struct ReplayCommand: ParsableCommand {
         // The process ends here: freeing millions of records one by one would only cost time.
         withExtendedLifetime(replayer) { exitProcess(EXIT_SUCCESS) }
     }
+}
+
+extension ReplayCommand {
+    /// The durable replay: output reaches standard output from the journal's writer thread,
+    /// batch by batch, once each batch is durable.
+    func runDurable(fileDescriptor: Int32, directory: String) throws -> Never {
+        var options = DurableReplayOptions()
+        options.mode = mode == "durable" ? .durable : .buffered(maxDelayMilliseconds: maxDelayMilliseconds)
+        options.snapshotRecordInterval = snapshotRecordInterval
+        options.snapshotAtEnd = snapshotAtEnd
+        do {
+            let statistics = try DurableReplay.run(
+                traceDescriptor: fileDescriptor, directory: directory, fileSystem: POSIXFileSystem(), options: options,
+                output: { bytes in
+                    var output = StandardOutput()
+                    output.buffer = bytes
+                    do { try output.flush() } catch {
+                        // Standard output is gone: nothing more can be acknowledged.
+                        standardError("creditmeter: \(error)")
+                        exitProcess(EXIT_FAILURE)
+                    }
+                },
+                log: { standardError($0) })
+            if stats { standardError(Self.describe(statistics)) }
+        } catch {
+            standardError("creditmeter: \(error)")
+            exitProcess(EXIT_FAILURE)
+        }
+        exitProcess(EXIT_SUCCESS)
+    }
+
+    static func describe(_ s: DurableReplayStatistics) -> String {
+        // Integer figures only: per second = count * 10^9 / elapsed nanoseconds.
+        let elapsed = max(s.elapsedNanoseconds, 1)
+        return """
+            lines applied: \(s.linesApplied) in \(s.elapsedNanoseconds / 1_000_000) ms (\(UInt64(s.linesApplied) * 1_000_000_000 / elapsed) lines/s)
+            recovery: \(s.recoveryNanoseconds / 1_000_000) ms, \(s.recoveredRecordCount) records replayed, resumed at line \(s.resumeLine)
+            journal: \(s.writer.batchCount) batches, \(s.writer.recordCount) records, \(s.writer.bytesWritten) bytes, \(s.writer.syncCount) fdatasyncs (\(UInt64(s.writer.syncCount) * 1_000_000_000 / elapsed)/s, \(s.writer.syncNanoseconds / 1_000_000) ms syncing)
+            snapshots: \(s.snapshotCount), longest \(s.snapshotNanosecondsMax / 1_000_000) ms, largest \(s.snapshotBytesMax) bytes, copy max \(s.snapshotCopyNanosecondsMax / 1000) us, longest apply in the 1,000 lines after a copy \(s.snapshotFirstLinesStallNanosecondsMax / 1000) us wall, \(s.snapshotFirstLinesCPUNanosecondsMax / 1000) us CPU (\(s.baselineCPUNanosecondsMax / 1000) us CPU with none in flight), longest apply while one was in flight \(s.snapshotStallNanosecondsMax / 1000) us
+            """
+    }
+}
+
+/// Writes a line to standard error.
+func standardError(_ message: String) {
+    let bytes = Array((message + "\n").utf8)
+    _ = bytes.withUnsafeBytes { write(2, $0.baseAddress!, $0.count) }
 }
 
 /// Ends the process at once, without tearing down what is still in memory.

@@ -105,3 +105,23 @@ import Testing
         #expect(streamed == expected)
     }
 }
+
+@Suite struct EngineIdentityTests {
+    @Test func aRefusedRequestLeavesItsIdFree() throws {
+        let engine = try EngineLimitTests.engine(events: 16)
+        _ = try engine.apply(.account(id: "a", limits: LimitsSpec(period: .day, periodCap: 50)))
+        _ = try engine.apply(.grant(GrantRequest(account: "a", id: "g", amount: 100)))
+        // Refused on the hot path for credits, then for the cap: the id stays free each time.
+        let tooMuch = try engine.apply(.reserve(ReserveRequest(account: "a", id: "x", cost: .amount(101))))
+        #expect(tooMuch.result == .failure(Refusal(.insufficientCredits, available: 100, needed: 101)))
+        #expect(try engine.apply(.charge(ChargeRequest(account: "a", id: "x", cost: .amount(51)))).result
+            == .failure(Refusal(.periodCap)))
+        let first = try engine.apply(.charge(ChargeRequest(account: "a", id: "x", cost: .amount(5))))
+        #expect(first.result == .success(.charged(charged: 5, available: 95, item: nil, downgraded: false, overCap: false, late: false)))
+        // Now used: the same request is a retry, another is a conflict.
+        let retry = try engine.apply(.charge(ChargeRequest(account: "a", id: "x", cost: .amount(5))))
+        #expect(retry.duplicate)
+        #expect(try engine.apply(.reserve(ReserveRequest(account: "a", id: "x", cost: .amount(5)))).result
+            == .failure(Refusal(.idConflict)))
+    }
+}

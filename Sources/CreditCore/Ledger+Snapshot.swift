@@ -1,0 +1,621 @@
+// The whole ledger as bytes and back: what the journal's snapshots hold.
+//
+// Kept in CreditCore (not in the journal) because it reads every internal record of the
+// ledger; it does no I/O. The format is a flat little-endian encoding of every table in
+// index order, with dictionaries and sets in sorted key order, so that two ledgers in the
+// same state encode to the same bytes (the tests compare snapshots byte for byte). The id
+// tables are not stored as slots: their hashes come from Swift's per-process seeded
+// `Hasher`, so they are rebuilt by inserting the ids again, in index order. Checksums and
+// files are the journal's business.
+
+/// A snapshot that cannot be decoded: truncated, or holding a value out of range.
+public struct LedgerSnapshotError: Error, Hashable, CustomStringConvertible {
+    /// What was wrong.
+    public var message: String
+    /// The byte offset in the snapshot where decoding stopped.
+    public var offset: Int
+
+    public var description: String { "bad ledger snapshot at byte \(offset): \(message)" }
+}
+
+extension Ledger {
+    /// The version written at the start of every snapshot; decoding refuses any other.
+    public static let snapshotFormatVersion: UInt32 = 1
+
+    /// Requests accepted so far (well formed and not `time_went_backwards`): each of them
+    /// passed time and so changed the state, even when refused. The journal records exactly
+    /// these. Saved in snapshots.
+    public var acceptedRequestCount: UInt64 { serial }
+
+    /// The whole state as bytes, decodable by ``init(snapshotBytes:)``.
+    ///
+    /// Pure; O(state). Safe from any thread on a copy of the ledger: a `Ledger` is a value.
+    public func snapshotBytes() -> [UInt8] {
+        var writer = SnapshotWriter()
+        writer.bytes.reserveCapacity(64 + accounts.count * 160 + grants.count * 96 + events.count * 128)
+        writer.u32(Self.snapshotFormatVersion)
+        writer.i64(lastTime)
+        writer.i64(lastDayIndex)
+        writer.i64(lastMonthIndex)
+        writer.u64(serial)
+        writer.count(accounts.count)
+        for account in accounts { writer.account(account) }
+        writer.count(grants.count)
+        for grant in grants { writer.grant(grant) }
+        writer.count(events.count)
+        for event in events { writer.event(event) }
+        writer.strings(accountIDs.keys)
+        writer.strings(grantIDs.keys)
+        writer.strings(eventIDs.keys)
+        // In insertion order: restoring inserts them again in that order, the same table.
+        writer.count(refunds.count)
+        for refund in refunds.values { writer.refund(refund) }
+        writer.count(rateCard.versions.count)
+        for version in rateCard.versions {
+            writer.rates(version.request)
+            writer.i64(version.effectiveAt)
+        }
+        let due = deadlines.unordered.sorted()
+        writer.count(due.count)
+        for deadline in due {
+            writer.i64(deadline.time)
+            writer.u8(deadline.kind.rawValue)
+            writer.i32(deadline.index)
+        }
+        let boundary = accountsAlertingAtBoundary.sorted()
+        writer.count(boundary.count)
+        for index in boundary { writer.i32(index) }
+        return writer.bytes
+    }
+
+    /// Restores a ledger from ``snapshotBytes()``.
+    ///
+    /// Throws `LedgerSnapshotError` when the bytes are truncated, of another format version,
+    /// or hold an index out of range. The bytes' integrity (a checksum) is the caller's: a
+    /// snapshot that decodes is taken as written.
+    public init(snapshotBytes bytes: [UInt8]) throws(LedgerSnapshotError) {
+        self.init()
+        var reader = SnapshotReader(bytes: bytes)
+        let version = try reader.u32()
+        guard version == Self.snapshotFormatVersion else { throw reader.error("format version \(version)") }
+        lastTime = try reader.i64()
+        lastDayIndex = try reader.i64()
+        lastMonthIndex = try reader.i64()
+        serial = try reader.u64()
+        let accountCount = try reader.count()
+        accounts.reserveCapacity(accountCount)
+        for _ in 0..<accountCount { accounts.append(try reader.account()) }
+        let grantCount = try reader.count()
+        grants.reserveCapacity(grantCount)
+        for _ in 0..<grantCount { grants.append(try reader.grant()) }
+        let eventCount = try reader.count()
+        events.reserveCapacity(eventCount)
+        for _ in 0..<eventCount { events.append(try reader.event()) }
+        accountIDs = try reader.identityTable(expectedCount: accountCount)
+        grantIDs = try reader.identityTable(expectedCount: grantCount)
+        eventIDs = try reader.identityTable(expectedCount: eventCount)
+        let refundCount = try reader.count()
+        for _ in 0..<refundCount {
+            let refund = try reader.refund()
+            refunds[refund.request.id] = refund
+        }
+        let versionCount = try reader.count()
+        for _ in 0..<versionCount {
+            let request = try reader.rates()
+            let effectiveAt = try reader.i64()
+            guard rateCard.index(of: request.version) == nil else { throw reader.error("rate version twice") }
+            rateCard.add(request, at: effectiveAt)
+        }
+        let deadlineCount = try reader.count()
+        var due: [Deadline] = []
+        due.reserveCapacity(deadlineCount)
+        for _ in 0..<deadlineCount {
+            let time = try reader.i64()
+            guard let kind = Deadline.Kind(rawValue: try reader.u8()) else { throw reader.error("deadline kind") }
+            due.append(Deadline(time: time, kind: kind, index: try reader.i32()))
+        }
+        deadlines = DeadlineHeap(due)
+        let boundaryCount = try reader.count()
+        for _ in 0..<boundaryCount { accountsAlertingAtBoundary.insert(try reader.i32()) }
+        guard reader.offset == bytes.count else { throw reader.error("bytes after the end") }
+        try checkSnapshotIndices(reader)
+    }
+
+    /// Every stored index points into its table: a decoded snapshot never traps later.
+    private func checkSnapshotIndices(_ reader: SnapshotReader) throws(LedgerSnapshotError) {
+        func inRange(_ index: RecordIndex, _ count: Int) -> Bool { index >= 0 && Int(index) < count }
+        for account in accounts {
+            for grant in account.grantsInBurnOrder where !inRange(grant, grants.count) {
+                throw reader.error("grant index \(grant)")
+            }
+            for event in account.eventsInDebt where !inRange(event, events.count) {
+                throw reader.error("event index \(event)")
+            }
+        }
+        for grant in grants where !inRange(grant.account, accounts.count) {
+            throw reader.error("account index \(grant.account)")
+        }
+        for event in events {
+            guard inRange(event.account, accounts.count) else { throw reader.error("account index \(event.account)") }
+            for share in event.allocation + event.records where !inRange(share.grant, grants.count) {
+                throw reader.error("grant index \(share.grant)")
+            }
+        }
+        for deadline in deadlines.unordered {
+            let count = deadline.kind == .grant ? grants.count : events.count
+            guard inRange(deadline.index, count) else { throw reader.error("deadline index \(deadline.index)") }
+        }
+        for index in accountsAlertingAtBoundary where !inRange(index, accounts.count) {
+            throw reader.error("account index \(index)")
+        }
+    }
+}
+
+// MARK: - Writing
+
+/// Appends little-endian values to a byte array.
+struct SnapshotWriter {
+    var bytes: [UInt8] = []
+
+    mutating func u8(_ value: UInt8) { bytes.append(value) }
+    mutating func bool(_ value: Bool) { bytes.append(value ? 1 : 0) }
+    mutating func u32(_ value: UInt32) { withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) } }
+    mutating func u64(_ value: UInt64) { withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) } }
+    mutating func i64(_ value: Int64) { u64(UInt64(bitPattern: value)) }
+    mutating func i32(_ value: Int32) { u32(UInt32(bitPattern: value)) }
+    mutating func count(_ value: Int) {
+        precondition(value >= 0 && value <= Int(UInt32.max), "a snapshot count fits 32 bits")
+        u32(UInt32(value))
+    }
+    mutating func string(_ value: String) {
+        count(value.utf8.count)
+        bytes.append(contentsOf: value.utf8)
+    }
+    mutating func strings(_ values: some Collection<String>) {
+        count(values.count)
+        for value in values { string(value) }
+    }
+    mutating func integers(_ values: [Int64]) {
+        count(values.count)
+        for value in values { i64(value) }
+    }
+    mutating func indices(_ values: [RecordIndex]) {
+        count(values.count)
+        for value in values { i32(value) }
+    }
+    mutating func flags(_ values: [Bool]) {
+        count(values.count)
+        for value in values { bool(value) }
+    }
+    /// An optional: a presence byte, then the value.
+    mutating func optional<T>(_ value: T?, _ body: (inout SnapshotWriter, T) -> Void) {
+        guard let value else { return u8(0) }
+        u8(1)
+        body(&self, value)
+    }
+    mutating func optionalI64(_ value: Int64?) { optional(value) { $0.i64($1) } }
+
+    mutating func limitsSpec(_ spec: LimitsSpec) {
+        optionalI64(spec.overdraft)
+        optional(spec.period) { $0.u8($1.rawValue) }
+        optionalI64(spec.periodCap)
+        optional(spec.capMode) { $0.u8($1.rawValue) }
+        optional(spec.alerts) { $0.integers($1) }
+        optional(spec.periodAlerts) { $0.integers($1) }
+        optional(spec.downgrade) { $0.bool($1) }
+    }
+
+    mutating func effectiveLimits(_ limits: EffectiveLimits) {
+        i64(limits.overdraft)
+        optional(limits.period) { $0.u8($1.rawValue) }
+        optionalI64(limits.periodCap)
+        u8(limits.capMode.rawValue)
+        integers(limits.alertThresholds)
+        integers(limits.periodAlertPercents)
+        bool(limits.downgrade)
+    }
+
+    mutating func account(_ account: AccountState) {
+        string(account.id)
+        optional(account.createdLimits) { $0.limitsSpec($1) }
+        effectiveLimits(account.limits)
+        bool(account.paused)
+        indices(account.grantsInBurnOrder)
+        count(account.burnScanStart)
+        for value in [account.free, account.allocated, account.unbacked, account.debt, account.granted] { i64(value) }
+        i64(account.netCharged)
+        indices(account.eventsInDebt)
+        count(account.eventsInDebtHead)
+        for value in [account.daySpent, account.dayIndex, account.monthSpent, account.monthIndex] { i64(value) }
+        flags(account.lowBalanceArmed)
+        flags(account.periodAlertFired)
+        i64(account.periodAlertsIndex)
+        bool(account.debtAlertArmed)
+        u64(account.touchedSerial)
+    }
+
+    mutating func grantRequest(_ request: GrantRequest) {
+        string(request.account)
+        string(request.id)
+        i64(request.amount)
+        optionalI64(request.expiresAt)
+        optionalI64(request.priority)
+        optionalI64(request.paid)
+    }
+
+    mutating func grant(_ grant: GrantState) {
+        grantRequest(grant.request)
+        i32(grant.account)
+        for value in [grant.availableAfterCreation, grant.amount, grant.free, grant.allocated, grant.consumed] {
+            i64(value)
+        }
+        i64(grant.expired)
+        bool(grant.isExpired)
+    }
+
+    mutating func usage(_ usage: Usage) {
+        count(usage.entries.count)
+        for entry in usage.entries {
+            string(entry.meter)
+            i64(entry.quantity)
+        }
+    }
+
+    mutating func cost(_ cost: CostSpec) {
+        switch cost {
+        case .amount(let credits):
+            u8(0)
+            i64(credits)
+        case .item(let item, let usage):
+            u8(1)
+            string(item)
+            optional(usage) { $0.usage($1) }
+        }
+    }
+
+    mutating func shares(_ shares: [GrantShare]) {
+        count(shares.count)
+        for share in shares {
+            i32(share.grant)
+            i64(share.credits)
+        }
+    }
+
+    mutating func eventRequest(_ request: EventRequest) {
+        switch request {
+        case .reserve(let reserve):
+            u8(0)
+            string(reserve.account)
+            string(reserve.id)
+            cost(reserve.cost)
+            optionalI64(reserve.ttlMilliseconds)
+        case .charge(let charge):
+            u8(1)
+            string(charge.account)
+            string(charge.id)
+            cost(charge.cost)
+            optional(charge.force) { $0.bool($1) }
+        }
+    }
+
+    mutating func event(_ event: EventState) {
+        eventRequest(event.request)
+        i32(event.account)
+        u8(event.status.rawValue)
+        i64(event.hold)
+        optional(event.pricedItem) {
+            $0.string($1.item)
+            $0.string($1.version)
+        }
+        i32(event.rateVersion)
+        shares(event.allocation)
+        i64(event.unbacked)
+        optionalI64(event.expiresAt)
+        shares(event.records)
+        for value in [event.debt, event.charged, event.refunded] { i64(value) }
+        for flag in [event.late, event.downgraded, event.overCap] { bool(flag) }
+        i64(event.availableAfterCreation)
+        optional(event.settlement) { writer, settlement in
+            switch settlement {
+            case .release: writer.u8(0)
+            case .commit(.amount(let credits)):
+                writer.u8(1)
+                writer.i64(credits)
+            case .commit(.usage(let usage)):
+                writer.u8(2)
+                writer.usage(usage)
+            }
+        }
+        i64(event.availableAfterSettlement)
+    }
+
+    mutating func refund(_ refund: RefundState) {
+        string(refund.request.id)
+        string(refund.request.event)
+        optionalI64(refund.request.amount)
+        i64(refund.refunded)
+        i64(refund.availableAfter)
+    }
+
+    mutating func rates(_ request: RatesRequest) {
+        string(request.version)
+        optionalI64(request.effectiveAt)
+        let items = request.items.sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }
+        count(items.count)
+        for (name, item) in items {
+            string(name)
+            optionalI64(item.base)
+            optional(item.meters) { writer, meters in
+                let sorted = meters.sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }
+                writer.count(sorted.count)
+                for (meter, price) in sorted {
+                    writer.string(meter)
+                    writer.i64(price.price)
+                    writer.optionalI64(price.per)
+                }
+            }
+            optional(item.fallback) { $0.string($1) }
+        }
+    }
+}
+
+// MARK: - Reading
+
+/// Reads what ``SnapshotWriter`` wrote, checking every bound.
+struct SnapshotReader {
+    let bytes: [UInt8]
+    var offset = 0
+
+    func error(_ message: String) -> LedgerSnapshotError { LedgerSnapshotError(message: message, offset: offset) }
+
+    mutating func take(_ count: Int) throws(LedgerSnapshotError) -> Int {
+        guard count <= bytes.count - offset else { throw error("truncated") }
+        defer { offset += count }
+        return offset
+    }
+    mutating func u8() throws(LedgerSnapshotError) -> UInt8 { bytes[try take(1)] }
+    mutating func bool() throws(LedgerSnapshotError) -> Bool {
+        let value = try u8()
+        guard value <= 1 else { throw error("boolean \(value)") }
+        return value == 1
+    }
+    mutating func u64() throws(LedgerSnapshotError) -> UInt64 {
+        let start = try take(8)
+        var value: UInt64 = 0
+        for index in (start..<start + 8).reversed() { value = value << 8 | UInt64(bytes[index]) }
+        return value
+    }
+    mutating func u32() throws(LedgerSnapshotError) -> UInt32 {
+        let start = try take(4)
+        var value: UInt32 = 0
+        for index in (start..<start + 4).reversed() { value = value << 8 | UInt32(bytes[index]) }
+        return value
+    }
+    mutating func i64() throws(LedgerSnapshotError) -> Int64 { Int64(bitPattern: try u64()) }
+    mutating func i32() throws(LedgerSnapshotError) -> Int32 { Int32(bitPattern: try u32()) }
+    /// A count; every counted element takes at least one byte, so a count above the bytes
+    /// left is corrupt (and never allocates a huge array).
+    mutating func count() throws(LedgerSnapshotError) -> Int {
+        let value = Int(try u32())
+        guard value <= bytes.count - offset else { throw error("count \(value) beyond the end") }
+        return value
+    }
+    mutating func string() throws(LedgerSnapshotError) -> String {
+        let length = try count()
+        let start = try take(length)
+        return String(decoding: bytes[start..<start + length], as: UTF8.self)
+    }
+    mutating func strings() throws(LedgerSnapshotError) -> [String] {
+        let n = try count()
+        var values: [String] = []
+        values.reserveCapacity(n)
+        for _ in 0..<n { values.append(try string()) }
+        return values
+    }
+    mutating func integers() throws(LedgerSnapshotError) -> [Int64] {
+        let n = try count()
+        var values: [Int64] = []
+        values.reserveCapacity(n)
+        for _ in 0..<n { values.append(try i64()) }
+        return values
+    }
+    mutating func indices() throws(LedgerSnapshotError) -> [RecordIndex] {
+        let n = try count()
+        var values: [RecordIndex] = []
+        values.reserveCapacity(n)
+        for _ in 0..<n { values.append(try i32()) }
+        return values
+    }
+    mutating func flags() throws(LedgerSnapshotError) -> [Bool] {
+        let n = try count()
+        var values: [Bool] = []
+        values.reserveCapacity(n)
+        for _ in 0..<n { values.append(try bool()) }
+        return values
+    }
+    mutating func present() throws(LedgerSnapshotError) -> Bool { try bool() }
+    mutating func optionalI64() throws(LedgerSnapshotError) -> Int64? { try present() ? try i64() : nil }
+    mutating func period() throws(LedgerSnapshotError) -> Period {
+        guard let period = Period(rawValue: try u8()) else { throw error("period") }
+        return period
+    }
+    mutating func capMode() throws(LedgerSnapshotError) -> CapMode {
+        guard let mode = CapMode(rawValue: try u8()) else { throw error("cap mode") }
+        return mode
+    }
+
+    mutating func limitsSpec() throws(LedgerSnapshotError) -> LimitsSpec {
+        var spec = LimitsSpec()
+        spec.overdraft = try optionalI64()
+        spec.period = try present() ? try period() : nil
+        spec.periodCap = try optionalI64()
+        spec.capMode = try present() ? try capMode() : nil
+        spec.alerts = try present() ? try integers() : nil
+        spec.periodAlerts = try present() ? try integers() : nil
+        spec.downgrade = try present() ? try bool() : nil
+        return spec
+    }
+
+    mutating func effectiveLimits() throws(LedgerSnapshotError) -> EffectiveLimits {
+        var limits = EffectiveLimits()
+        limits.overdraft = try i64()
+        limits.period = try present() ? try period() : nil
+        limits.periodCap = try optionalI64()
+        limits.capMode = try capMode()
+        limits.alertThresholds = try integers()
+        limits.periodAlertPercents = try integers()
+        limits.downgrade = try bool()
+        return limits
+    }
+
+    mutating func account() throws(LedgerSnapshotError) -> AccountState {
+        let id = try string()
+        var account = AccountState(id: id, createdLimits: try present() ? try limitsSpec() : nil)
+        account.limits = try effectiveLimits()
+        account.paused = try bool()
+        account.grantsInBurnOrder = try indices()
+        account.burnScanStart = Int(try u32())
+        account.free = try i64()
+        account.allocated = try i64()
+        account.unbacked = try i64()
+        account.debt = try i64()
+        account.granted = try i64()
+        account.netCharged = try i64()
+        account.eventsInDebt = try indices()
+        account.eventsInDebtHead = Int(try u32())
+        account.daySpent = try i64()
+        account.dayIndex = try i64()
+        account.monthSpent = try i64()
+        account.monthIndex = try i64()
+        account.lowBalanceArmed = try flags()
+        account.periodAlertFired = try flags()
+        account.periodAlertsIndex = try i64()
+        account.debtAlertArmed = try bool()
+        account.touchedSerial = try u64()
+        guard account.burnScanStart <= account.grantsInBurnOrder.count else { throw error("burn scan start") }
+        guard account.eventsInDebtHead <= account.eventsInDebt.count else { throw error("debt head") }
+        guard account.lowBalanceArmed.count == account.limits.alertThresholds.count else { throw error("alert flags") }
+        return account
+    }
+
+    mutating func grant() throws(LedgerSnapshotError) -> GrantState {
+        let request = GrantRequest(
+            account: try string(), id: try string(), amount: try i64(), expiresAt: try optionalI64(),
+            priority: try optionalI64(), paid: try optionalI64())
+        let account = try i32()
+        var grant = GrantState(
+            request: request, account: account, availableAfterCreation: try i64(), amount: try i64(), free: try i64())
+        grant.allocated = try i64()
+        grant.consumed = try i64()
+        grant.expired = try i64()
+        grant.isExpired = try bool()
+        return grant
+    }
+
+    mutating func usage() throws(LedgerSnapshotError) -> Usage {
+        let n = try count()
+        var entries: [Usage.Entry] = []
+        for _ in 0..<n { entries.append(Usage.Entry(meter: try string(), quantity: try i64())) }
+        guard let usage = Usage(entries) else { throw error("usage meter twice") }
+        return usage
+    }
+
+    mutating func cost() throws(LedgerSnapshotError) -> CostSpec {
+        switch try u8() {
+        case 0: return .amount(try i64())
+        case 1: return .item(try string(), usage: try present() ? try usage() : nil)
+        default: throw error("cost kind")
+        }
+    }
+
+    mutating func shares() throws(LedgerSnapshotError) -> [GrantShare] {
+        let n = try count()
+        var shares: [GrantShare] = []
+        shares.reserveCapacity(n)
+        for _ in 0..<n { shares.append(GrantShare(grant: try i32(), credits: try i64())) }
+        return shares
+    }
+
+    mutating func eventRequest() throws(LedgerSnapshotError) -> EventRequest {
+        switch try u8() {
+        case 0:
+            return .reserve(
+                ReserveRequest(account: try string(), id: try string(), cost: try cost(), ttlMilliseconds: try optionalI64()))
+        case 1:
+            return .charge(
+                ChargeRequest(account: try string(), id: try string(), cost: try cost(), force: try present() ? try bool() : nil))
+        default: throw error("event request kind")
+        }
+    }
+
+    mutating func event() throws(LedgerSnapshotError) -> EventState {
+        let request = try eventRequest()
+        let account = try i32()
+        guard let status = EventStatus(rawValue: try u8()) else { throw error("event status") }
+        var event = EventState(request: request, account: account, status: status)
+        event.hold = try i64()
+        event.pricedItem = try present() ? PricedItem(item: try string(), version: try string()) : nil
+        event.rateVersion = try i32()
+        event.allocation = try shares()
+        event.unbacked = try i64()
+        event.expiresAt = try optionalI64()
+        event.records = try shares()
+        event.debt = try i64()
+        event.charged = try i64()
+        event.refunded = try i64()
+        event.late = try bool()
+        event.downgraded = try bool()
+        event.overCap = try bool()
+        event.availableAfterCreation = try i64()
+        if try present() {
+            switch try u8() {
+            case 0: event.settlement = .release
+            case 1: event.settlement = .commit(.amount(try i64()))
+            case 2: event.settlement = .commit(.usage(try usage()))
+            default: throw error("settlement kind")
+            }
+        }
+        event.availableAfterSettlement = try i64()
+        return event
+    }
+
+    mutating func refund() throws(LedgerSnapshotError) -> RefundState {
+        let request = RefundRequest(id: try string(), event: try string(), amount: try optionalI64())
+        return RefundState(request: request, refunded: try i64(), availableAfter: try i64())
+    }
+
+    mutating func rates() throws(LedgerSnapshotError) -> RatesRequest {
+        let version = try string()
+        let effectiveAt = try optionalI64()
+        let itemCount = try count()
+        var items: [String: ItemSpec] = [:]
+        for _ in 0..<itemCount {
+            let name = try string()
+            var item = ItemSpec(base: try optionalI64())
+            if try present() {
+                let meterCount = try count()
+                var meters: [String: MeterPriceSpec] = [:]
+                for _ in 0..<meterCount {
+                    meters[try string()] = MeterPriceSpec(price: try i64(), per: try optionalI64())
+                }
+                item.meters = meters
+            }
+            item.fallback = try present() ? try string() : nil
+            items[name] = item
+        }
+        return RatesRequest(version: version, effectiveAt: effectiveAt, items: items)
+    }
+
+    /// Rebuilds an id table by inserting its ids in index order.
+    mutating func identityTable(expectedCount: Int) throws(LedgerSnapshotError) -> IdentityTable {
+        let ids = try strings()
+        guard ids.count == expectedCount else { throw error("id table of \(ids.count), expected \(expectedCount)") }
+        var table = IdentityTable()
+        for id in ids {
+            let lookup = table.find(id)
+            guard lookup.index == nil else { throw error("id \(id) twice") }
+            _ = table.insert(id, at: lookup)
+        }
+        return table
+    }
+}

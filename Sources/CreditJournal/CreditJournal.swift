@@ -1,2 +1,0 @@
-// CreditJournal: placeholder until its issue lands.
-enum CreditJournalModule {}

@@ -1,0 +1,296 @@
+// `replay --data-dir`: the trace replay of CreditTrace, made durable. The applying thread
+// parses, applies and encodes each line as the plain replay does, and puts the accepted
+// request's line in the journal's pending batch with its output; the journal's writer
+// prints the output once the batch is durable. Snapshots are taken every so many records
+// on a copy of the ledger, serialized and written on another thread.
+
+import CreditCore
+import CreditTrace
+
+#if canImport(Darwin)
+    import Darwin
+#else
+    import Glibc
+#endif
+
+/// Settings of a durable replay.
+public struct DurableReplayOptions: Sendable {
+    public var mode: DurabilityMode = .durable
+    /// Take a snapshot after this many journal records (0: never).
+    public var snapshotRecordInterval = 1_000_000
+    /// The applying thread hands its batch to the writer when the writer is idle, or when
+    /// its payload reaches this many bytes.
+    public var batchBytesMax = 1 << 20
+    /// Take a snapshot after the last line (when there are records since the last one).
+    public var snapshotAtEnd = false
+    public init() {}
+}
+
+/// What a durable replay did.
+public struct DurableReplayStatistics: Sendable {
+    /// The first trace line applied by this run (1 on a fresh directory).
+    public var resumeLine: UInt64 = 1
+    public var recoveryNanoseconds: UInt64 = 0
+    public var recoveredRecordCount = 0
+    public var linesApplied = 0
+    public var writer = JournalWriterStatistics()
+    public var snapshotCount = 0
+    /// The longest single line's apply while a snapshot was in flight.
+    public var snapshotStallNanosecondsMax: UInt64 = 0
+    /// The longest apply among the first 1,000 lines after each snapshot's copy.
+    public var snapshotFirstLinesStallNanosecondsMax: UInt64 = 0
+    /// The same in the applying thread's CPU time (without time it was preempted).
+    public var snapshotFirstLinesCPUNanosecondsMax: UInt64 = 0
+    /// The longest apply, in CPU time, among 1,000 lines with no snapshot in flight.
+    public var baselineCPUNanosecondsMax: UInt64 = 0
+    /// The longest copy of the ledger for a snapshot.
+    public var snapshotCopyNanosecondsMax: UInt64 = 0
+    /// The longest snapshot, from the copy to the synced rename.
+    public var snapshotNanosecondsMax: UInt64 = 0
+    public var snapshotBytesMax = 0
+    public var elapsedNanoseconds: UInt64 = 0
+}
+
+/// A durable replay of one trace into one directory.
+public enum DurableReplay {
+    /// Replays the trace read from `traceDescriptor` into `directory`, resuming after the
+    /// last durable line of an earlier run. `output` receives acknowledged output (on the
+    /// writer's thread); `log` receives the `resuming at line N` message.
+    ///
+    /// Throws `JournalError` on a failed write or sync (the failed batch and everything after
+    /// it are never acknowledged), on corruption found during recovery, and on a read error.
+    public static func run<FileSystem: JournalFileSystem>(
+        traceDescriptor: Int32, directory: String, fileSystem: FileSystem, options: DurableReplayOptions,
+        output: @escaping @Sendable ([UInt8]) -> Void, log: (String) -> Void
+    ) throws(JournalError) -> DurableReplayStatistics {
+        let start = monotonicNanoseconds()
+        var statistics = DurableReplayStatistics()
+        try fileSystem.makeDirectory(directory)
+        let recovered = try JournalRecovery.recover(directory: directory, fileSystem: fileSystem, repair: true)
+        statistics.recoveryNanoseconds = monotonicNanoseconds() - start
+        statistics.recoveredRecordCount = recovered.scan.recordCountAfterSnapshot
+        let lastLine = recovered.scan.lastLine
+        // A long journal after the snapshot (runs killed before their snapshot was published)
+        // is folded into a snapshot now, before serving: else every restart of a crash loop
+        // replays a longer journal. Everything recovered is durable, so it may be published.
+        var recordsSinceSnapshot = recovered.scan.recordCountAfterSnapshot
+        if options.snapshotRecordInterval > 0 && recordsSinceSnapshot >= options.snapshotRecordInterval {
+            _ = try SnapshotStore.write(
+                recovered.ledger, line: lastLine, directory: directory, fileSystem: fileSystem,
+                beforePublishing: { () throws(JournalError) -> UInt64 in recovered.nextSequence })
+            statistics.snapshotCount += 1
+            recordsSinceSnapshot = 0
+        }
+        statistics.resumeLine = lastLine + 1
+        if lastLine > 0 { log("resuming at line \(lastLine + 1)") }
+        let writer = try JournalWriter(
+            directory: directory, fileSystem: fileSystem, mode: options.mode, sequence: recovered.nextSequence,
+            lastLine: lastLine, acknowledge: output)
+        var applier = Applier(
+            ledger: recovered.ledger, writer: writer, directory: directory, fileSystem: fileSystem, options: options,
+            nextLine: lastLine + 1)
+        applier.recordsSinceSnapshot = recordsSinceSnapshot
+        do {
+            try LineReader(fileDescriptor: traceDescriptor).forEachLine { line, number in
+                guard UInt64(number) > lastLine else { return }
+                try applier.apply(line, number: UInt64(number))
+            }
+        } catch let error as JournalError {
+            _ = try? writer.finish()
+            throw error
+        } catch {
+            _ = try? writer.finish()
+            let errno = (error as? LineReader.ReadError)?.errno ?? EIO
+            throw JournalError.io("read", "the trace", errno)
+        }
+        try applier.finish()
+        statistics.writer = try writer.finish()
+        statistics.linesApplied = applier.linesApplied
+        statistics.snapshotCount += applier.snapshotCount
+        statistics.snapshotStallNanosecondsMax = applier.stallNanosecondsMax
+        statistics.snapshotFirstLinesStallNanosecondsMax = applier.firstLinesStallNanosecondsMax
+        statistics.snapshotCopyNanosecondsMax = applier.copyNanosecondsMax
+        statistics.snapshotFirstLinesCPUNanosecondsMax = applier.firstLinesCPUNanosecondsMax
+        statistics.baselineCPUNanosecondsMax = applier.baselineCPUNanosecondsMax
+        statistics.snapshotNanosecondsMax = applier.snapshotNanosecondsMax.value
+        statistics.snapshotBytesMax = applier.snapshotBytesMax.value
+        statistics.elapsedNanoseconds = monotonicNanoseconds() - start
+        return statistics
+    }
+}
+
+/// CPU time of the calling thread, in nanoseconds.
+func threadCPUNanoseconds() -> UInt64 {
+    var now = timespec()
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now)
+    return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
+}
+
+/// A value shared with a snapshot thread, under a lock.
+final class SharedBox<Value: Sendable>: @unchecked Sendable {
+    private let lock = ConditionLock()
+    private var stored: Value
+    init(_ value: Value) { stored = value }
+    var value: Value {
+        get { lock.withLock { stored } }
+        set { lock.withLock { stored = newValue } }
+    }
+    func update(_ body: (inout Value) -> Void) { lock.withLock { body(&stored) } }
+}
+
+/// The applying thread's state: the ledger, the parser and encoder, the pending batch.
+struct Applier<FileSystem: JournalFileSystem> {
+    var ledger: Ledger
+    let writer: JournalWriter<FileSystem>
+    let directory: String
+    let fileSystem: FileSystem
+    let options: DurableReplayOptions
+    var batch: PendingBatch
+    var parser = TraceParser()
+    let encoder = TraceEncoder()
+    var alerts: [Alert] = []
+    var linesApplied = 0
+    var linesSinceIdleCheck = 0
+    var batchStartNanoseconds = monotonicNanoseconds()
+    /// Lines between two looks at whether the writer is idle.
+    static var idleCheckLines: Int { 16 }
+    /// In buffered mode, the age of a batch before it is handed to an idle writer: 1 ms.
+    static var bufferedBatchNanoseconds: UInt64 { 1_000_000 }
+    var recordsSinceSnapshot = 0
+    var snapshotCount = 0
+    var stallNanosecondsMax: UInt64 = 0
+    /// The longest apply among the first 1,000 lines after a copy: where copy-on-write of
+    /// the ledger's tables lands (the later maximum is mostly the scheduler).
+    var firstLinesStallNanosecondsMax: UInt64 = 0
+    /// The same in CPU time of the applying thread: the work done, without preemption.
+    var firstLinesCPUNanosecondsMax: UInt64 = 0
+    var baselineCPUNanosecondsMax: UInt64 = 0
+    var copyNanosecondsMax: UInt64 = 0
+    var linesSinceCopy = 0
+    /// Set while a snapshot thread runs; its error, if any, once it ends.
+    let snapshotInFlight = SharedBox<Bool>(false)
+    let snapshotFailure = SharedBox<JournalError?>(nil)
+    let snapshotNanosecondsMax = SharedBox<UInt64>(0)
+    let snapshotBytesMax = SharedBox<Int>(0)
+
+    init(
+        ledger: Ledger, writer: JournalWriter<FileSystem>, directory: String, fileSystem: FileSystem,
+        options: DurableReplayOptions, nextLine: UInt64
+    ) {
+        self.ledger = ledger
+        self.writer = writer
+        self.directory = directory
+        self.fileSystem = fileSystem
+        self.options = options
+        batch = PendingBatch(nextLine: nextLine)
+        batch.payload.reserveCapacity(options.batchBytesMax + JournalFormat.recordBytesMax)
+    }
+
+    mutating func apply(_ line: LineReader.Line, number: UInt64) throws(JournalError) {
+        precondition(number == batch.lastLine + 1, "lines in order, none skipped")
+        let measuring = snapshotInFlight.value
+        let start = measuring ? monotonicNanoseconds() : 0
+        // A baseline: the same figure over 1,000 lines with no snapshot in flight.
+        let baseline = !measuring && options.snapshotRecordInterval > 0
+            && (options.snapshotRecordInterval / 2..<options.snapshotRecordInterval / 2 + 1_000).contains(recordsSinceSnapshot)
+        let cpuStart = measuring && linesSinceCopy < 1_000 || baseline ? threadCPUNanoseconds() : 0
+        switch parser.parse(line) {
+        case .blank:
+            break
+        case .malformed:
+            encoder.append(Response.refused(.invalid), to: &batch.output)
+        case .request(let request, let t):
+            let before = ledger.acceptedRequestCount
+            alerts.removeAll(keepingCapacity: true)
+            let response = ledger.apply(request, at: t, alerts: &alerts)
+            encoder.append(response, to: &batch.output)
+            for alert in alerts { encoder.append(alert, to: &batch.output) }
+            if ledger.acceptedRequestCount != before {
+                guard case .bytes(let bytes) = line else { preconditionFailure("a request line has bytes") }
+                batch.record(line: number, bytes: bytes)
+                recordsSinceSnapshot += 1
+            }
+        }
+        if baseline { baselineCPUNanosecondsMax = max(baselineCPUNanosecondsMax, threadCPUNanoseconds() - cpuStart) }
+        if measuring {
+            let duration = monotonicNanoseconds() - start
+            stallNanosecondsMax = max(stallNanosecondsMax, duration)
+            if linesSinceCopy < 1_000 {
+                firstLinesStallNanosecondsMax = max(firstLinesStallNanosecondsMax, duration)
+                firstLinesCPUNanosecondsMax = max(firstLinesCPUNanosecondsMax, threadCPUNanoseconds() - cpuStart)
+            }
+            linesSinceCopy += 1
+        }
+        batch.lastLine = number
+        linesApplied += 1
+        if options.snapshotRecordInterval > 0 && recordsSinceSnapshot >= options.snapshotRecordInterval
+            && !snapshotInFlight.value
+        {
+            try startSnapshot(line: number)
+        } else if batch.payload.count >= options.batchBytesMax || batch.output.count >= options.batchBytesMax {
+            try writer.submit(&batch)
+        } else {
+            // Hand over when the writer is idle (asked every `idleCheckLines` lines: it takes
+            // its lock); in buffered mode only once the batch is `bufferedBatchNanoseconds`
+            // old, else a writer that never waits for a sync takes one line at a time.
+            linesSinceIdleCheck += 1
+            if linesSinceIdleCheck >= Self.idleCheckLines {
+                linesSinceIdleCheck = 0
+                let ripe: Bool
+                switch options.mode {
+                case .durable: ripe = true
+                case .buffered: ripe = monotonicNanoseconds() - batchStartNanoseconds >= Self.bufferedBatchNanoseconds
+                }
+                if ripe && writer.isIdle {
+                    try writer.submit(&batch)
+                    batchStartNanoseconds = monotonicNanoseconds()
+                }
+            }
+        }
+    }
+
+    /// Seals the batch at `line` (the writer starts a new segment after it), copies the
+    /// ledger (O(1): a value whose arrays are shared until written) and writes the copy on
+    /// another thread.
+    mutating func startSnapshot(line: UInt64) throws(JournalError) {
+        if let failure = snapshotFailure.value { throw failure }
+        batch.rotateAfter = true
+        try writer.submit(&batch)
+        let start = monotonicNanoseconds()
+        let copy = ledger
+        copyNanosecondsMax = max(copyNanosecondsMax, monotonicNanoseconds() - start)
+        linesSinceCopy = 0
+        recordsSinceSnapshot = 0
+        snapshotCount += 1
+        snapshotInFlight.value = true
+        let (writer, directory, fileSystem) = (self.writer, self.directory, self.fileSystem)
+        let (inFlight, failure, duration, size) = (snapshotInFlight, snapshotFailure, snapshotNanosecondsMax, snapshotBytesMax)
+        WriterThread {
+            do {
+                let bytes = try SnapshotStore.write(copy, line: line, directory: directory, fileSystem: fileSystem) {
+                    () throws(JournalError) -> UInt64 in
+                    try writer.waitSynced(through: line)
+                    return writer.currentSequence
+                }
+                size.update { $0 = max($0, bytes) }
+            } catch let error as JournalError {
+                failure.value = error
+            } catch {
+                failure.value = JournalError.io("snapshot", directory, EIO)
+            }
+            duration.update { $0 = max($0, monotonicNanoseconds() - start) }
+            inFlight.value = false
+        }.start()
+    }
+
+    /// Submits the last batch and waits for a snapshot in flight.
+    mutating func finish() throws(JournalError) {
+        if options.snapshotAtEnd && recordsSinceSnapshot > 0 && !batch.isEmpty {
+            while snapshotInFlight.value { usleep(1000) }
+            try startSnapshot(line: batch.lastLine)
+        }
+        try writer.submit(&batch)
+        while snapshotInFlight.value { usleep(1000) }
+        if let failure = snapshotFailure.value { throw failure }
+    }
+}

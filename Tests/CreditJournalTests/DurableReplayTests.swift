@@ -1,0 +1,162 @@
+// Durable replay in process: output equals the plain replay's; resuming after an
+// interruption prints the rest exactly; faults injected through the file-system seam
+// (ENOSPC, torn writes, failed syncs, bit flips) give a clear error, nothing further is
+// acknowledged, and nothing acknowledged is lost.
+
+import CreditCore
+import CreditJournal
+import CreditTrace
+import Testing
+
+#if canImport(Darwin)
+    import Darwin
+#else
+    import Glibc
+#endif
+
+@Suite struct DurableReplayTests {
+    static let expected = ExpectedTrace(seed: 11, lineCount: 6_000, accountCount: 50)
+
+    func run<FS: JournalFileSystem>(
+        _ directory: ScratchDirectory, fileSystem: FS, mode: DurabilityMode = .durable, snapshotEvery: Int = 1_000,
+        sink: OutputSink, log: (String) -> Void = { _ in }
+    ) throws(JournalError) -> DurableReplayStatistics {
+        var options = DurableReplayOptions()
+        options.mode = mode
+        options.snapshotRecordInterval = snapshotEvery
+        options.batchBytesMax = 4096
+        let descriptor = openTrace(directory.file("trace.jsonl"))
+        defer { close(descriptor) }
+        return try DurableReplay.run(
+            traceDescriptor: descriptor, directory: directory.file("data"), fileSystem: fileSystem, options: options,
+            output: { sink.append($0) }, log: log)
+    }
+
+    func prepared(_ name: String) -> ScratchDirectory {
+        let directory = ScratchDirectory(name)
+        directory.write("trace.jsonl", Self.expected.text)
+        return directory
+    }
+
+    func recoveredState(_ directory: ScratchDirectory) throws -> Ledger {
+        try JournalRecovery.recover(directory: directory.file("data"), fileSystem: POSIXFileSystem(), repair: false).ledger
+    }
+
+    @Test(arguments: [DurabilityMode.durable, .buffered(maxDelayMilliseconds: 5)])
+    func outputEqualsPlainReplay(mode: DurabilityMode) throws {
+        let directory = prepared("plain")
+        defer { directory.remove() }
+        let sink = OutputSink()
+        let statistics = try run(directory, fileSystem: POSIXFileSystem(), mode: mode, sink: sink)
+        #expect(sink.bytes == Self.expected.output(from: 1))
+        #expect(statistics.snapshotCount >= 3)
+        #expect(try recoveredState(directory).snapshotBytes() == Self.expected.finalLedger.snapshotBytes())
+        // A second run over the finished directory prints nothing and changes nothing.
+        let again = OutputSink()
+        var messages: [String] = []
+        _ = try run(directory, fileSystem: POSIXFileSystem(), sink: again) { messages.append($0) }
+        #expect(again.bytes.isEmpty)
+        #expect(messages == ["resuming at line \(Self.expected.lines.count + 1)"])
+        #expect(try recoveredState(directory).snapshotBytes() == Self.expected.finalLedger.snapshotBytes())
+    }
+
+    /// A fault on the n-th segment write: the run stops with the fault's error, what was
+    /// acknowledged is a prefix of the expected output, and a run without the fault resumes
+    /// and prints exactly the rest.
+    func faultThenResume(_ name: String, configure: (FaultyFileSystem.Plan) -> Void) throws {
+        for healthy in [1, 3, 10, 40] {
+            let directory = prepared(name)
+            defer { directory.remove() }
+            let plan = FaultyFileSystem.Plan()
+            plan.healthyWriteCount = healthy
+            configure(plan)
+            let sink = OutputSink()
+            var failure: JournalError? = nil
+            do { _ = try run(directory, fileSystem: FaultyFileSystem(plan: plan), sink: sink) } catch { failure = error }
+            let failed = try #require(failure, "the injected fault is reported")
+            #expect(failed.errno == plan.failingErrno || failed.description.contains(String(cString: strerror(plan.failingErrno))))
+            let acknowledged = sink.bytes
+            let all = Self.expected.output(from: 1)
+            #expect(Array(all.prefix(acknowledged.count)) == acknowledged, "acknowledged output is a prefix")
+            // Nothing on disk is corrupted: recovery succeeds, and resuming prints the rest.
+            let rest = OutputSink()
+            var resumeLine = 1
+            _ = try run(directory, fileSystem: POSIXFileSystem(), sink: rest) { message in
+                resumeLine = Int(message.split(separator: " ").last!)!
+            }
+            #expect(acknowledged + rest.bytes == all || plan.failSync, "healthy \(healthy): nothing lost, nothing twice")
+            #expect(Array(all.suffix(rest.bytes.count)) == rest.bytes)
+            #expect(Self.expected.output(from: 1).count - Self.expected.output(from: resumeLine).count >= acknowledged.count)
+            #expect(try recoveredState(directory).snapshotBytes() == Self.expected.finalLedger.snapshotBytes())
+        }
+    }
+
+    @Test func diskFullStopsAndNothingIsLost() throws {
+        try faultThenResume("enospc") { $0.failingErrno = ENOSPC }
+    }
+
+    @Test func tornWriteIsCutOff() throws {
+        try faultThenResume("torn") {
+            $0.failingErrno = EIO
+            $0.tornBytes = 37
+            $0.failTruncate = true
+        }
+    }
+
+    @Test func failedSyncIsNeverAcknowledged() throws {
+        try faultThenResume("sync") {
+            $0.failingErrno = EIO
+            $0.failSync = true
+        }
+    }
+
+    @Test func bitFlipInTheMiddleIsAnErrorNamingFileAndOffset() throws {
+        let directory = prepared("flip")
+        defer { directory.remove() }
+        _ = try run(directory, fileSystem: POSIXFileSystem(), snapshotEvery: 0, sink: OutputSink())
+        let data = ScratchDirectory(path: directory.file("data"))
+        let segmentName = try POSIXFileSystem().list(data.path).first { $0.hasSuffix(".log") }!
+        var bytes = data.read(segmentName)
+        let offset = bytes.count / 2
+        bytes[offset] ^= 0x04
+        data.write(segmentName, bytes)
+        do {
+            _ = try run(directory, fileSystem: POSIXFileSystem(), sink: OutputSink())
+            Issue.record("a flipped bit was not noticed")
+        } catch {
+            #expect(error.isCorruption)
+            #expect(error.description.contains(segmentName))
+            #expect(error.description.contains("byte offset"))
+        }
+    }
+
+    /// A crash while a segment is created leaves an empty or headerless last segment:
+    /// recovery removes it, so it never ends up before a newer segment.
+    @Test(arguments: [0, 7])
+    func headerlessLastSegmentIsRemoved(bytes: Int) throws {
+        let directory = prepared("headerless")
+        defer { directory.remove() }
+        _ = try run(directory, fileSystem: POSIXFileSystem(), snapshotEvery: 0, sink: OutputSink())
+        let data = ScratchDirectory(path: directory.file("data"))
+        let last = try POSIXFileSystem().list(data.path).compactMap(JournalFormat.segmentSequence).max()!
+        data.write(JournalFormat.segmentName(last + 1), Array(JournalFormat.segmentHeader(sequence: last + 1).prefix(bytes)))
+        for _ in 0..<3 { _ = try run(directory, fileSystem: POSIXFileSystem(), sink: OutputSink()) }
+        #expect(try recoveredState(directory).snapshotBytes() == Self.expected.finalLedger.snapshotBytes())
+    }
+
+    @Test func corruptSnapshotIsAnError() throws {
+        let directory = prepared("snapflip")
+        defer { directory.remove() }
+        _ = try run(directory, fileSystem: POSIXFileSystem(), snapshotEvery: 1_000, sink: OutputSink())
+        let data = ScratchDirectory(path: directory.file("data"))
+        let snapshotName = try POSIXFileSystem().list(data.path).first { $0.hasSuffix(".snap") }!
+        var bytes = data.read(snapshotName)
+        bytes[bytes.count - 3] ^= 0x80
+        data.write(snapshotName, bytes)
+        #expect(throws: JournalError.self) { try run(directory, fileSystem: POSIXFileSystem(), sink: OutputSink()) }
+    }
+}
+
+extension ScratchDirectory {
+    init(path: String) { self.path = path }
+}

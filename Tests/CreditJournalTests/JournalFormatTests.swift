@@ -1,0 +1,111 @@
+// The journal's bytes: CRC-32C, segments and batches, torn tails cut off, and damage in
+// the middle reported with its file and offset, never skipped.
+
+import CreditCore
+import CreditJournal
+import Testing
+
+@Suite struct CRC32CTests {
+    @Test func knownValues() {
+        // RFC 3720 (iSCSI) check value and test vectors.
+        #expect(CRC32C.checksum(Array("123456789".utf8)) == 0xE306_9283)
+        #expect(CRC32C.checksum([UInt8](repeating: 0, count: 32)) == 0x8A91_36AA)
+        #expect(CRC32C.checksum([UInt8](repeating: 0xFF, count: 32)) == 0x62A8_AB43)
+        #expect(CRC32C.checksum(Array(0..<32) as [UInt8]) == 0x46DD_794E)
+    }
+
+    @Test func incrementalEqualsWhole() {
+        let bytes = (0..<1000).map { UInt8(truncatingIfNeeded: $0 &* 31) }
+        for cut in [0, 1, 7, 8, 9, 500, 999, 1000] {
+            let first = bytes[0..<cut].withUnsafeBytes { CRC32C.update(0, $0) }
+            let both = bytes[cut...].withUnsafeBytes { CRC32C.update(first, $0) }
+            #expect(both == CRC32C.checksum(bytes))
+        }
+    }
+}
+
+@Suite struct JournalFormatTests {
+    /// A segment of three batches covering lines 1...3, 4...6 and 7...9.
+    func segment() -> (bytes: [UInt8], batchStarts: [Int]) {
+        var bytes = JournalFormat.segmentHeader(sequence: 1)
+        var starts: [Int] = []
+        for batch in 0..<3 {
+            var payload: [UInt8] = []
+            for line in 1...2 {
+                let number = UInt64(batch * 3 + line)
+                let text = Array("{\"op\":\"tick\",\"t\":\(number)}".utf8)
+                text.withUnsafeBytes { JournalFormat.appendRecord(line: number, bytes: $0, to: &payload) }
+            }
+            starts.append(bytes.count)
+            bytes += JournalFormat.batchHeader(
+                payload: payload[...], recordCount: 2, firstLine: UInt64(batch * 3 + 1), lastLine: UInt64(batch * 3 + 3))
+            bytes += payload
+        }
+        return (bytes, starts)
+    }
+
+    @Test func decodesBatches() throws {
+        let (bytes, _) = segment()
+        let decoded = try JournalFormat.decodeSegment(bytes, path: "s", isLast: true)
+        #expect(decoded.batches.count == 3)
+        #expect(decoded.batches.map(\.lastLine) == [3, 6, 9])
+        #expect(decoded.batches[1].records.map(\.line) == [4, 5])
+        #expect(decoded.tornBytes == 0)
+    }
+
+    @Test func everyTruncationOfTheLastBatchIsATornTail() throws {
+        let (bytes, starts) = segment()
+        for cut in starts[2]..<bytes.count {
+            let decoded = try JournalFormat.decodeSegment(Array(bytes[0..<cut]), path: "s", isLast: true)
+            #expect(decoded.batches.count == 2)
+            #expect(decoded.validBytes == starts[2])
+            #expect(decoded.tornBytes == cut - starts[2])
+        }
+    }
+
+    @Test func zeroFilledTailIsATornTail() throws {
+        let (bytes, starts) = segment()
+        var zeroed = bytes
+        for index in starts[2]..<bytes.count { zeroed[index] = 0 }
+        let decoded = try JournalFormat.decodeSegment(zeroed, path: "s", isLast: true)
+        #expect(decoded.batches.count == 2)
+    }
+
+    @Test func everyBitFlipIsAnErrorNamingFileAndOffset() {
+        let (bytes, starts) = segment()
+        // Flip one bit in every byte of the middle and of the last (complete) batch.
+        for index in starts[1]..<bytes.count {
+            var flipped = bytes
+            flipped[index] ^= UInt8(1 << (index % 8))
+            do {
+                _ = try JournalFormat.decodeSegment(flipped, path: "/d/journal-x.log", isLast: true)
+                Issue.record("flip at \(index) went unnoticed")
+            } catch {
+                #expect(error.isCorruption)
+                #expect(error.message.contains("/d/journal-x.log"))
+                #expect(error.message.contains("byte offset \(index < starts[2] ? starts[1] : starts[2])") ||
+                    error.message.contains("byte offset \(index < starts[2] ? starts[1] + 40 : starts[2] + 40)"))
+            }
+        }
+    }
+
+    @Test func tornBytesInAnEarlierSegmentAreAnError() {
+        let (bytes, starts) = segment()
+        #expect(throws: JournalError.self) {
+            try JournalFormat.decodeSegment(Array(bytes[0..<(starts[2] + 10)]), path: "s", isLast: false)
+        }
+    }
+
+    @Test func snapshotFileChecksums() throws {
+        let body = Ledger().snapshotBytes()
+        let file = JournalFormat.snapshotFile(line: 42, body: body)
+        let decoded = try JournalFormat.decodeSnapshot(file, path: "p")
+        #expect(decoded.line == 42)
+        #expect(decoded.body == body)
+        for index in 0..<file.count {
+            var flipped = file
+            flipped[index] ^= 0x10
+            #expect(throws: JournalError.self) { try JournalFormat.decodeSnapshot(flipped, path: "p") }
+        }
+    }
+}
