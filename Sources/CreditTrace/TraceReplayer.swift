@@ -19,6 +19,19 @@ public struct TraceReplayer {
 
     /// Replays one line, appending what it prints to `out` (nothing for a blank line).
     public mutating func replay(_ line: LineReader.Line, into out: inout [UInt8]) {
+        Self.replay(line, parser: &parser, encoder: encoder, alerts: &alerts, into: &out) { request, t, alerts in
+            ledger.apply(request, at: t, alerts: &alerts)
+        }
+    }
+
+    /// Replays one line through any applier of requests (the core's ledger, the concurrent
+    /// engine): parses it, applies an accepted request, and appends the result line and its
+    /// alert lines to `out`; a malformed line prints `invalid`, a blank one nothing.
+    public static func replay<Failure: Error>(
+        _ line: LineReader.Line, parser: inout TraceParser, encoder: TraceEncoder, alerts: inout [Alert],
+        into out: inout [UInt8],
+        apply: (Request, Milliseconds, inout [Alert]) throws(Failure) -> Response
+    ) throws(Failure) {
         switch parser.parse(line) {
         case .blank:
             return
@@ -26,7 +39,7 @@ public struct TraceReplayer {
             encoder.append(Response.refused(.invalid), to: &out)
         case .request(let request, let t):
             alerts.removeAll(keepingCapacity: true)
-            let response = ledger.apply(request, at: t, alerts: &alerts)
+            let response = try apply(request, t, &alerts)
             encoder.append(response, to: &out)
             for alert in alerts { encoder.append(alert, to: &out) }
         }

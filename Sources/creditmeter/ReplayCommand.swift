@@ -1,5 +1,7 @@
 // `creditmeter replay TRACE`: prints the result and alert lines of a trace, streaming.
 import ArgumentParser
+import CreditCore
+import CreditEngine
 import CreditJournal
 import CreditTrace
 
@@ -38,6 +40,9 @@ struct ReplayCommand: ParsableCommand {
     @Flag(help: "With --data-dir: print the journal's figures on standard error at the end.")
     var stats = false
 
+    @Flag(help: "Replay through the concurrent engine (CreditEngine) instead of the core's ledger: same output.")
+    var engine = false
+
     /// Output is flushed to standard output whenever this many bytes are buffered.
     static let outputFlushBytes = 1 << 16
 
@@ -45,6 +50,7 @@ struct ReplayCommand: ParsableCommand {
         guard mode == "durable" || mode == "buffered" else { throw ValidationError("--mode is durable or buffered") }
         guard (1...60_000).contains(maxDelayMilliseconds) else { throw ValidationError("--max-delay-ms must be 1 ... 60000") }
         guard snapshotRecordInterval >= 0 else { throw ValidationError("--snapshot-every must be at least 0") }
+        guard !(engine && dataDirectory != nil) else { throw ValidationError("--engine does not go with --data-dir yet") }
     }
 
     func run() throws {
@@ -54,6 +60,7 @@ struct ReplayCommand: ParsableCommand {
         }
         defer { if fileDescriptor != 0 { close(fileDescriptor) } }
         if let dataDirectory { try runDurable(fileDescriptor: fileDescriptor, directory: dataDirectory) }
+        if engine { try runThroughEngine(fileDescriptor: fileDescriptor) }
         var replayer = TraceReplayer()
         var output = StandardOutput()
         try LineReader(fileDescriptor: fileDescriptor).forEachLine { line, _ in
@@ -144,5 +151,37 @@ struct StandardOutput {
             written += result
         }
         buffer.removeAll(keepingCapacity: true)
+    }
+}
+
+extension ReplayCommand {
+    /// Limits of the engine that replays a trace: far above what a trace file holds.
+    static let engineAccountsMax = 1 << 22
+    static let engineEventsMax = 1 << 26
+
+    /// Replays through the concurrent engine in its exact sequential configuration (time
+    /// passing in every shard at each request, settlement before each answer).
+    func runThroughEngine(fileDescriptor: Int32) throws -> Never {
+        var configuration = EngineConfiguration.replay
+        configuration.accountsMax = Self.engineAccountsMax
+        configuration.eventsMax = Self.engineEventsMax
+        let engine = try CreditEngine(configuration: configuration, clock: ManualClock())
+        var parser = TraceParser()
+        let encoder = TraceEncoder()
+        var alerts: [Alert] = []
+        var output = StandardOutput()
+        do {
+            try LineReader(fileDescriptor: fileDescriptor).forEachLine { line, _ in
+                try TraceReplayer.replay(line, parser: &parser, encoder: encoder, alerts: &alerts, into: &output.buffer) {
+                    request, t, alerts throws(EngineError) in try engine.apply(request, at: t, alerts: &alerts)
+                }
+                if output.buffer.count >= Self.outputFlushBytes { try output.flush() }
+            }
+        } catch let error as EngineError {
+            try output.flush()
+            throw ValidationError("engine: \(error)")
+        }
+        try output.flush()
+        withExtendedLifetime(engine) { exitProcess(EXIT_SUCCESS) }
     }
 }
