@@ -179,18 +179,24 @@ extension CreditEngine {
         sortByAccount(&alerts, from: first)
     }
 
-    /// The shard of the account or event a request names, when it exists.
+    /// The shard whose ledger will answer a request, when known in advance: it must follow
+    /// the routing of `slowPath` exactly, or time passing would skip that shard.
     func ownShard(of request: Request) -> Int? {
         let slot: Int?
         switch request {
         case .account(let id, _), .limits(let id, _), .pause(let id), .resume(let id), .balance(let id),
             .quote(let id, _, _), .report(.some(let id)):
             slot = accountIDs.find(id)
-        case .grant(let grant): slot = accountIDs.find(grant.account)
+        case .grant(let grant):
+            // A used id goes to the shard that holds it (see `createUnique`).
+            if let shard = registry.withLock({ $0.grantShard[grant.id] }) { return shard }
+            slot = accountIDs.find(grant.account)
         case .reserve(let reserve): slot = createdEventAccount(reserve.id) ?? accountIDs.find(reserve.account)
         case .charge(let charge): slot = createdEventAccount(charge.id) ?? accountIDs.find(charge.account)
         case .commit(let id, _), .release(let id), .event(let id): slot = createdEventAccount(id)
-        case .refund(let refund): slot = createdEventAccount(refund.event)
+        case .refund(let refund):
+            if let shard = registry.withLock({ $0.refundShard[refund.id] }) { return shard }
+            slot = createdEventAccount(refund.event)
         case .rates, .tick, .report(nil): slot = nil
         }
         return slot.map { $0 & shardMask }

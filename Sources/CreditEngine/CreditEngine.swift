@@ -133,13 +133,18 @@ public final class CreditEngine: @unchecked Sendable {
     public func apply(_ request: Request, at t: Milliseconds, alerts: inout [Alert]) throws(EngineError) -> Response {
         guard request.isWellFormed(at: t) else { return .refused(.invalid) }
         guard advanceTime(to: t) else { return .refused(.timeWentBackwards) }
+        let first = alerts.count
         if configuration.eagerTimePassing {
             // The request's own shard passes time inside its ledger, with the request, so
             // that its alerts are evaluated once, on the state after both.
             passTime(to: t, except: ownShard(of: request), alerts: &alerts)
         }
-        if let response = try hotPath(request, at: t, alerts: &alerts) { return response }
-        return try slowPath(request, at: t, alerts: &alerts)
+        var response = try hotPath(request, at: t, alerts: &alerts)
+        if response == nil { response = try slowPath(request, at: t, alerts: &alerts) }
+        // Alerts from several shards (time passing elsewhere, the request's own): one request's
+        // alerts are ordered by account id.
+        sortByAccount(&alerts, from: first)
+        return response!
     }
 
     /// Moves the engine's time to `t`; false when `t` is before the last accepted request's.
