@@ -12,8 +12,6 @@ public struct AdmissionFigures: Sendable, Hashable {
     /// The period cap, if any, and whether it refuses (`hard`) or only says `over_cap`.
     public var periodCap: Credits?
     public var capIsHard: Bool
-    public var downgrade: Bool
-    public var debt: Credits
     /// Whether an open reservation is backed by a grant that has expired: giving its
     /// credits back sends them to `expired`, not to `free`.
     public var hasExpiredBacking: Bool
@@ -35,7 +33,7 @@ extension Ledger {
             available: accounts[account].available, held: accounts[account].held,
             periodSpent: accounts[account].periodSpent(at: t), paused: accounts[account].paused,
             overdraft: limits.overdraft, periodCap: limits.periodCap, capIsHard: limits.capMode == .hard,
-            downgrade: limits.downgrade, debt: accounts[account].debt, hasExpiredBacking: expiredBacking)
+            hasExpiredBacking: expiredBacking)
     }
 
     /// The earliest scheduled reservation or grant expiry (some may be of reservations
@@ -44,12 +42,4 @@ extension Ledger {
 
     /// The ids of the accounts the last accepted request touched (time passing included).
     public var lastTouchedAccountIDs: [String] { touchedAccounts.map { accounts[Int($0)].id } }
-
-    /// Whether an account exists.
-    public func hasAccount(_ id: String) -> Bool { accountIDs[id] != nil }
-
-    /// Whether a grant, an event (reservation or charge) or a refund id is used.
-    public func hasGrant(_ id: String) -> Bool { grantIDs[id] != nil }
-    public func hasEvent(_ id: String) -> Bool { eventIDs[id] != nil }
-    public func hasRefund(_ id: String) -> Bool { refunds[id] != nil }
 }

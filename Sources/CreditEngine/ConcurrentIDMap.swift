@@ -48,9 +48,6 @@ final class ConcurrentIDMap: @unchecked Sendable {
         slots.deallocate()
     }
 
-    /// The number of ids inserted (at most `capacity`).
-    var count: Int { min(nextIndex.load(ordering: .relaxed), capacity) }
-
     @inline(__always)
     private static func tag(_ hash: Int) -> UInt64 { UInt64(UInt32(truncatingIfNeeded: hash >> 32)) << 32 }
 

@@ -64,7 +64,7 @@ extension CreditEngine {
         ).exchanged else { return nil }
         let shard = shard(ofAccount: accountSlot)
         guard shard.enter() else {
-            eventStatus[event].store(EventSlotStatus.free.rawValue, ordering: .releasing)
+            abandon(event, restoring: .free)
             return nil
         }
         defer { shard.leave() }
@@ -81,7 +81,7 @@ extension CreditEngine {
         guard profile.active, !profile.alwaysSlow, t < shard.nextDeadline.load(ordering: .sequentiallyConsistent),
             lastTime.load(ordering: .sequentiallyConsistent) <= t, let cell = shard.queue.claim()
         else {
-            eventStatus[event].store(EventSlotStatus.free.rawValue, ordering: .releasing)
+            abandon(event, restoring: .free)
             return nil
         }
         var current = words[accountSlot].load(ordering: .relaxed)
@@ -100,8 +100,7 @@ extension CreditEngine {
                 next.capUsage += amount
             }
             if let refusal {
-                shard.queue.publish(.nothing, at: cell)
-                eventStatus[event].store(EventSlotStatus.free.rawValue, ordering: .releasing)
+                abandon(event, restoring: .free, cell: cell, in: shard)
                 return Response(.failure(refusal))
             }
             next.available -= amount
@@ -109,8 +108,7 @@ extension CreditEngine {
             // Out of the word's range, or a charge that could put debt past 10^15 (debt is at
             // most -available): the ledger decides.
             guard next.isRepresentable, next.available >= -SpecLimits.accountTotalMax else {
-                shard.queue.publish(.nothing, at: cell)
-                eventStatus[event].store(EventSlotStatus.free.rawValue, ordering: .releasing)
+                abandon(event, restoring: .free, cell: cell, in: shard)
                 return nil
             }
             // Releasing: the queue record and event fields written after are ordered by their
@@ -153,7 +151,7 @@ extension CreditEngine {
         let hold = eventHold[event]
         let shard = shard(ofAccount: accountSlot)
         guard shard.enter() else {
-            eventStatus[event].store(EventSlotStatus.open.rawValue, ordering: .releasing)
+            abandon(event, restoring: .open)
             return nil
         }
         defer { shard.leave() }
@@ -161,7 +159,7 @@ extension CreditEngine {
         guard !profile.alwaysSlow, t < eventExpiresAt[event], t < shard.nextDeadline.load(ordering: .sequentiallyConsistent),
             let cell = shard.queue.claim()
         else {
-            eventStatus[event].store(EventSlotStatus.open.rawValue, ordering: .releasing)
+            abandon(event, restoring: .open)
             return nil
         }
         let charged = kind == .commit ? amount : 0
@@ -174,8 +172,7 @@ extension CreditEngine {
             if profile.periodCap >= 0 { next.capUsage = state.capUsage - hold + charged }
             next.sequence = state.nextSequence
             guard !state.expiredBacking, next.isRepresentable, next.available >= -SpecLimits.accountTotalMax else {
-                shard.queue.publish(.nothing, at: cell)
-                eventStatus[event].store(EventSlotStatus.open.rawValue, ordering: .releasing)
+                abandon(event, restoring: .open, cell: cell, in: shard)
                 return nil
             }
             let (exchanged, observed) = words[accountSlot].weakCompareExchange(
@@ -196,5 +193,14 @@ extension CreditEngine {
             }
             return .ok(.released(released: hold, available: next.available))
         }
+    }
+
+    /// Gives up a hot-path attempt: the event goes back to `status` (free: the id stays
+    /// unused; open: the reservation stays open), and a claimed queue cell is filled with
+    /// nothing, so that the shard's consumer does not stop there.
+    @inline(__always)
+    private func abandon(_ event: Int, restoring status: EventSlotStatus, cell: Int? = nil, in shard: Shard? = nil) {
+        if let cell, let shard { shard.queue.publish(.nothing, at: cell) }
+        eventStatus[event].store(status.rawValue, ordering: .releasing)
     }
 }

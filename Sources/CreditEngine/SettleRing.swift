@@ -106,6 +106,4 @@ final class SettleRing: @unchecked Sendable {
         return op
     }
 
-    /// Operations claimed and not yet popped. The consumer only.
-    var count: Int { enqueuePosition.load(ordering: .relaxed) - dequeuePosition }
 }
