@@ -3,9 +3,26 @@
 // Why: the journal snapshots the ledger by copying it (O(1): a `Ledger` is a value) and
 // serializing the copy on another thread. With plain arrays, the applying thread's next
 // write to a million-element table then copies the whole table (hundreds of megabytes: a
-// stall of seconds, measured). Here a write after a copy copies the small array of chunk
-// references once per table, and then only the chunk it touches: tens of microseconds.
+// stall of seconds, measured). Here a write after a copy copies the small table of group
+// references once per table, and then only the group and chunk it touches.
 // Reads cost one shift, one mask and one more pointer hop than an Array's.
+//
+// Writing by hand: swift-collections has no chunked copy-on-write array, and `Array`,
+// `Deque` and `Heap` all copy their whole buffer on the first write after a copy.
+//
+// Copy-on-write with one uniqueness check per write. The array is one reference, to a
+// `ChunkRoot` (like Array's one buffer reference): the root holds the group references,
+// groups hold chunk references, chunks hold elements. A write first checks that the root is
+// unique to this array (one runtime call). Groups and chunks can be shared with another
+// root only after a root was copied; both roots then say so (`childrenShared`) and share a
+// `ShareToken`, which every root descended from the same copy holds. A write through a root
+// whose children may be shared checks the token: when it is unique, every other root of the
+// lineage is gone, so the children are unique again and the flag is cleared; otherwise the
+// write checks and copies the group and chunk it touches, level by level. So a table that
+// is never copied, or whose copy (a snapshot) has been released, pays one check per write
+// instead of three or four.
+
+import Synchronization
 
 /// One chunk: a tail-allocated buffer of up to `ChunkedArray.chunkCapacity` elements; the
 /// header counts the initialized ones.
@@ -46,9 +63,8 @@ final class ArrayChunk<Element>: ManagedBuffer<Int, Element> {
     }
 }
 
-/// One group of a `ChunkedArray`: up to `groupCapacity` chunk references, tail-allocated
-/// (a ManagedBuffer rather than a class with an array property: no dynamic exclusivity
-/// checks and one pointer hop less on every access); the header counts them.
+/// One group of a `ChunkedArray`: up to `groupCapacity` chunk references, tail-allocated;
+/// the header counts them.
 final class ChunkGroup<Element>: ManagedBuffer<Int, ArrayChunk<Element>> {
     deinit {
         _ = withUnsafeMutablePointers { count, chunks in chunks.deinitialize(count: count.pointee) }
@@ -81,10 +97,51 @@ final class ChunkGroup<Element>: ManagedBuffer<Int, ArrayChunk<Element>> {
     }
 }
 
+/// Held by every root that may share groups and chunks with another (see the file's opening).
+final class ShareToken: Sendable {}
+
+/// The root of a `ChunkedArray`: a fixed-capacity table of group references (nil past the
+/// last group), a flag saying whether they may be shared with another root, and the token.
+/// Every stored property is a `let`, so reading them needs no exclusivity check; the table
+/// and the token slot are written through their pointers by the root's unique owner.
+final class ChunkRoot<Element>: @unchecked Sendable {
+    // Sendable: the table and token slot are written only by the array that holds the root
+    // uniquely (checked), like Array's buffer; the flag is atomic.
+    let groups: UnsafeMutablePointer<ChunkGroup<Element>?>
+    let capacity: Int
+    let childrenShared: Atomic<Bool>
+    let token: UnsafeMutablePointer<ShareToken>
+
+    init(capacity: Int, token: ShareToken, childrenShared: Bool) {
+        precondition(capacity >= 1, "a root holds a group")
+        self.capacity = capacity
+        groups = .allocate(capacity: capacity)
+        groups.initialize(repeating: nil, count: capacity)
+        self.childrenShared = Atomic(childrenShared)
+        self.token = .allocate(capacity: 1)
+        self.token.initialize(to: token)
+    }
+
+    deinit {
+        groups.deinitialize(count: capacity)
+        groups.deallocate()
+        token.deinitialize(count: 1)
+        token.deallocate()
+    }
+
+    /// A root with the same groups (retained) and token, and `capacity` slots.
+    func copy(capacity newCapacity: Int, childrenShared shared: Bool) -> ChunkRoot<Element> {
+        precondition(newCapacity >= capacity, "a copy keeps every group")
+        let copy = ChunkRoot(capacity: newCapacity, token: token.pointee, childrenShared: shared)
+        copy.groups.update(from: groups, count: capacity)
+        return copy
+    }
+}
+
 /// An array of chunks of `chunkCapacity` elements, in groups of `groupCapacity` chunks.
-/// Value semantics: copying is O(1) (one array of group references), and the first write
-/// after a copy copies that array (tens of groups), the group written to (512 references)
-/// and the chunk written to (512 elements): microseconds, whatever the count.
+/// Value semantics: copying is O(1) (one reference), and the first write after a copy copies
+/// the root (a table of group references), the group written to (512 references) and the
+/// chunk written to (512 elements): microseconds, whatever the count.
 /// Not thread-safe for writes, like `Array`; copies may be read on other threads.
 struct ChunkedArray<Element>: RandomAccessCollection, MutableCollection {
     /// Elements per chunk (a power of two): a chunk of 300-byte account records is ~150 KiB.
@@ -94,11 +151,13 @@ struct ChunkedArray<Element>: RandomAccessCollection, MutableCollection {
     /// Chunks per group: 512 chunks of 512 elements, 262,144 elements a group.
     static var groupShift: Int { 9 }
     static var groupMask: Int { (1 << groupShift) - 1 }
+    /// Group slots in a new root; the root doubles when they are all used.
+    static var rootCapacityMin: Int { 4 }
 
     typealias Index = Int
     typealias Indices = Range<Int>
 
-    private var groups: [ChunkGroup<Element>] = []
+    private var root = ChunkRoot<Element>(capacity: Self.rootCapacityMin, token: ShareToken(), childrenShared: false)
     private(set) var count = 0
 
     init() {}
@@ -112,23 +171,29 @@ struct ChunkedArray<Element>: RandomAccessCollection, MutableCollection {
     var endIndex: Int { count }
     var isEmpty: Bool { count == 0 }
 
+    /// Whether a write may find a group or chunk shared with another array. For tests.
+    var mayShareChunks: Bool { root.childrenShared.load(ordering: .relaxed) }
+
+    /// The address of element `index`, from raw loads: no retain or release. The layouts are
+    /// checked in `make`.
+    @inline(__always)
+    private func address(_ index: Int) -> UnsafeMutablePointer<Element> {
+        let chunk = index &>> Self.chunkShift
+        let group = UnsafeRawPointer(root.groups).load(
+            fromByteOffset: (chunk &>> Self.groupShift) &* 8, as: UnsafeRawPointer.self)
+        let leaf = (group + ChunkGroup<Element>.elementsOffset)
+            .load(fromByteOffset: (chunk & Self.groupMask) &* 8, as: UnsafeMutableRawPointer.self)
+        return (leaf + ArrayChunk<Element>.elementsOffset).assumingMemoryBound(to: Element.self)
+            + (index & Self.chunkMask)
+    }
+
     // A yielding read rather than get: reading one field of a 300-byte record then loads that
     // field in place, as with Array, instead of copying (and retaining) the whole record.
     @inline(__always)
     subscript(index: Int) -> Element {
         _read {
             precondition(index >= 0 && index < count, "index in range")
-            // Raw loads instead of class references: no retain and release per read. The
-            // layout is checked in `make`.
-            let chunk = index &>> Self.chunkShift
-            let element = groups.withUnsafeBytes { raw in
-                let group = raw.load(fromByteOffset: (chunk &>> Self.groupShift) &* 8, as: UnsafeRawPointer.self)
-                let leaf = (group + ChunkGroup<Element>.elementsOffset)
-                    .load(fromByteOffset: (chunk & Self.groupMask) &* 8, as: UnsafeRawPointer.self)
-                return (leaf + ArrayChunk<Element>.elementsOffset).assumingMemoryBound(to: Element.self)
-                    + (index & Self.chunkMask)
-            }
-            yield element.pointee
+            yield address(index).pointee
         }
         _modify {
             precondition(index >= 0 && index < count, "index in range")
@@ -137,44 +202,82 @@ struct ChunkedArray<Element>: RandomAccessCollection, MutableCollection {
         }
     }
 
-    /// The address of element `index` after making its group and chunk unique to this array.
-    /// Uniqueness is checked on the reference slots in place, and addresses are computed from
-    /// raw loads, so that the common case (nothing shared) does no retain or release.
+    /// The address of element `index` after making everything on its way unique to this
+    /// array. The common case is one uniqueness check and one atomic load.
     @inline(__always)
     private mutating func uniqueElement(_ index: Int) -> UnsafeMutablePointer<Element> {
-        let chunk = index &>> Self.chunkShift
-        return groups.withUnsafeMutableBufferPointer { buffer in
-            let groupSlot = buffer.baseAddress! + (chunk &>> Self.groupShift)
-            if !isKnownUniquelyReferenced(&groupSlot.pointee) { groupSlot.pointee = groupSlot.pointee.copy() }
-            let group = UnsafeMutableRawPointer(groupSlot).load(as: UnsafeMutableRawPointer.self)
-            let chunkSlot = (group + ChunkGroup<Element>.elementsOffset)
-                .assumingMemoryBound(to: ArrayChunk<Element>.self) + (chunk & Self.groupMask)
-            if !isKnownUniquelyReferenced(&chunkSlot.pointee) { chunkSlot.pointee = chunkSlot.pointee.copy() }
-            let leaf = UnsafeMutableRawPointer(chunkSlot).load(as: UnsafeMutableRawPointer.self)
-            return (leaf + ArrayChunk<Element>.elementsOffset).assumingMemoryBound(to: Element.self)
-                + (index & Self.chunkMask)
+        if !isKnownUniquelyReferenced(&root) || root.childrenShared.load(ordering: .acquiring) {
+            makeUnique(forWriting: index)
         }
+        return address(index)
+    }
+
+    /// Makes the root unique, then, if its children may be shared, either learns that they
+    /// no longer are (the token is unique) or copies the group and chunk of `index`.
+    @inline(never)
+    private mutating func makeUnique(forWriting index: Int) {
+        makeRootUnique()
+        guard root.childrenShared.load(ordering: .acquiring) else { return }
+        if isKnownUniquelyReferenced(&root.token.pointee) {
+            // Every other root that shared children is gone: the children are ours alone.
+            root.childrenShared.store(false, ordering: .releasing)
+            return
+        }
+        let chunk = index &>> Self.chunkShift
+        let groupSlot = root.groups + (chunk &>> Self.groupShift)
+        if !isKnownUniquelyReferenced(&groupSlot.pointee) { groupSlot.pointee = groupSlot.pointee!.copy() }
+        let group = UnsafeMutableRawPointer(groupSlot).load(as: UnsafeMutableRawPointer.self)
+        let chunkSlot = (group + ChunkGroup<Element>.elementsOffset)
+            .assumingMemoryBound(to: ArrayChunk<Element>.self) + (chunk & Self.groupMask)
+        if !isKnownUniquelyReferenced(&chunkSlot.pointee) { chunkSlot.pointee = chunkSlot.pointee.copy() }
+    }
+
+    /// Makes the root unique to this array: a shared root is copied, and both it and the copy
+    /// then say that their children may be shared.
+    private mutating func makeRootUnique() {
+        if isKnownUniquelyReferenced(&root) { return }
+        // Releasing: a holder of the old root that later finds it unique sees the flag.
+        root.childrenShared.store(true, ordering: .releasing)
+        root = root.copy(capacity: root.capacity, childrenShared: true)
+    }
+
+    /// Makes group `groupIndex` unique to this array (the root is unique already).
+    private mutating func makeGroupUnique(_ groupIndex: Int) {
+        guard root.childrenShared.load(ordering: .acquiring) else { return }
+        let groupSlot = root.groups + groupIndex
+        if !isKnownUniquelyReferenced(&groupSlot.pointee) { groupSlot.pointee = groupSlot.pointee!.copy() }
     }
 
     mutating func append(_ value: Element) {
-        if count & Self.chunkMask == 0 {
-            if (count &>> Self.chunkShift) & Self.groupMask == 0 {
-                groups.append(ChunkGroup<Element>.make())
-            } else if !isKnownUniquelyReferenced(&groups[groups.count - 1]) {
-                groups[groups.count - 1] = groups[groups.count - 1].copy()
+        let position = count & Self.chunkMask
+        let chunk = count &>> Self.chunkShift
+        let groupIndex = chunk &>> Self.groupShift
+        makeRootUnique()
+        if position == 0 {
+            if chunk & Self.groupMask == 0 {
+                if groupIndex == root.capacity {
+                    root = root.copy(
+                        capacity: root.capacity * 2, childrenShared: root.childrenShared.load(ordering: .acquiring))
+                }
+                root.groups[groupIndex] = ChunkGroup<Element>.make()
+            } else {
+                makeGroupUnique(groupIndex)
             }
-            groups[groups.count - 1].withUnsafeMutablePointers { chunkCount, chunks in
+            root.groups[groupIndex]!.withUnsafeMutablePointers { chunkCount, chunks in
+                precondition(chunkCount.pointee == chunk & Self.groupMask, "chunks fill in order")
                 (chunks + chunkCount.pointee).initialize(to: ArrayChunk<Element>.make())
                 chunkCount.pointee += 1
             }
+        } else {
+            makeGroupUnique(groupIndex)
         }
+        // Make the chunk unique (it may be shared), then initialize the new element.
         count += 1
-        let element = uniqueElement(count - 1)
-        let position = (count - 1) & Self.chunkMask
-        groups[groups.count - 1].withUnsafeMutablePointers { chunkCount, chunks in
-            chunks[chunkCount.pointee - 1].withUnsafeMutablePointers { initialized, _ in
+        _ = uniqueElement(count - 1)
+        root.groups[groupIndex]!.withUnsafeMutablePointers { chunkCount, chunks in
+            chunks[chunkCount.pointee - 1].withUnsafeMutablePointers { initialized, elements in
                 precondition(initialized.pointee == position, "chunks fill in order")
-                element.initialize(to: value)
+                (elements + position).initialize(to: value)
                 initialized.pointee = position + 1
             }
         }
@@ -185,8 +288,9 @@ struct ChunkedArray<Element>: RandomAccessCollection, MutableCollection {
         precondition(count > 0, "not empty")
         _ = uniqueElement(count - 1)
         count -= 1
+        let groupIndex = count &>> (Self.chunkShift + Self.groupShift)
         let emptiesChunk = count & Self.chunkMask == 0
-        let (element, groupEmpty) = groups[groups.count - 1].withUnsafeMutablePointers { chunkCount, chunks in
+        let (element, groupEmpty) = root.groups[groupIndex]!.withUnsafeMutablePointers { chunkCount, chunks in
             let last = chunks + (chunkCount.pointee - 1)
             let element = last.pointee.withUnsafeMutablePointers { initialized, elements in
                 initialized.pointee -= 1
@@ -198,7 +302,7 @@ struct ChunkedArray<Element>: RandomAccessCollection, MutableCollection {
             }
             return (element, chunkCount.pointee == 0)
         }
-        if groupEmpty { groups.removeLast() }
+        if groupEmpty { root.groups[groupIndex] = nil }
         return element
     }
 

@@ -3,10 +3,14 @@
 // `DeadlineHeap` replaces swift-collections' `Heap` (an Array inside) and `RefundTable`
 // replaces a `Dictionary` (copied whole on its first write after a copy).
 
-/// A binary min-heap over a `ChunkedArray`. Elements must be distinct under `<` (deadlines
+/// A 4-ary min-heap over a `ChunkedArray`. Elements must be distinct under `<` (deadlines
 /// are: time, kind, index), so the order of removal is the same as any other min-heap's.
+/// Sifting moves a hole and writes each level once (no swaps), and four children share a
+/// cache line or two: half the levels of a binary heap.
 struct DeadlineHeap<Element: Comparable>: Sendable where Element: Sendable {
     private var storage = ChunkedArray<Element>()
+    /// Children per node.
+    private static var arity: Int { 4 }
 
     init() {}
 
@@ -22,32 +26,42 @@ struct DeadlineHeap<Element: Comparable>: Sendable where Element: Sendable {
 
     mutating func insert(_ element: Element) {
         storage.append(element)
-        var child = storage.count - 1
-        while child > 0 {
-            let parent = (child - 1) / 2
-            guard storage[child] < storage[parent] else { break }
-            storage.swapAt(child, parent)
-            child = parent
+        var hole = storage.count - 1
+        while hole > 0 {
+            let parent = (hole - 1) / Self.arity
+            let parentElement = storage[parent]
+            guard element < parentElement else { break }
+            storage[hole] = parentElement
+            hole = parent
         }
+        storage[hole] = element
     }
 
     @discardableResult
     mutating func removeMin() -> Element? {
         guard let first = min else { return nil }
         let last = storage.removeLast()
-        if storage.isEmpty { return first }
-        storage[0] = last
-        var parent = 0
         let count = storage.count
+        if count == 0 { return first }
+        // Move the hole from the root down to where `last` belongs.
+        var hole = 0
         while true {
-            let left = 2 * parent + 1
-            guard left < count else { break }
-            let right = left + 1
-            let smaller = right < count && storage[right] < storage[left] ? right : left
-            guard storage[smaller] < storage[parent] else { break }
-            storage.swapAt(smaller, parent)
-            parent = smaller
+            let firstChild = Self.arity * hole + 1
+            guard firstChild < count else { break }
+            var smallest = firstChild
+            var smallestElement = storage[firstChild]
+            for child in (firstChild + 1)..<Swift.min(firstChild + Self.arity, count) {
+                let candidate = storage[child]
+                if candidate < smallestElement {
+                    smallest = child
+                    smallestElement = candidate
+                }
+            }
+            guard smallestElement < last else { break }
+            storage[hole] = smallestElement
+            hole = smallest
         }
+        storage[hole] = last
         return first
     }
 }

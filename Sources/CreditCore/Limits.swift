@@ -30,17 +30,21 @@ public enum SpecLimits {
     public static func isValidName(_ name: some Collection<UInt8>) -> Bool {
         let count = name.count
         guard count >= 1, count <= nameLengthMax else { return false }
-        for byte in name {
-            switch byte {
-            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"),
-                UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "."), UInt8(ascii: "_"),
-                UInt8(ascii: ":"), UInt8(ascii: "-"):
-                continue
-            default:
-                return false
-            }
-        }
+        for byte in name where !isNameByte(byte) { return false }
         return true
+    }
+
+    /// Whether `byte` may appear in a name: `A-Z a-z 0-9 . _ : -`, as bits of two masks
+    /// (bytes 0-63 and 64-127) rather than a chain of range comparisons.
+    @inlinable @inline(__always)
+    static func isNameByte(_ byte: UInt8) -> Bool {
+        // 0-63: '-' (45), '.' (46), '0'-'9' (48-57), ':' (58).
+        let lowMask: UInt64 = 0x07FF_6000_0000_0000
+        // 64-127: 'A'-'Z' (65-90), '_' (95), 'a'-'z' (97-122).
+        let highMask: UInt64 = 0x07FF_FFFE_87FF_FFFE
+        if byte < 64 { return lowMask &>> UInt64(byte) & 1 != 0 }
+        if byte < 128 { return highMask &>> UInt64(byte &- 64) & 1 != 0 }
+        return false
     }
 
     /// Whether `name` is 1...32 characters of `a-z 0-9 _`.

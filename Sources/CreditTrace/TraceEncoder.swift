@@ -225,26 +225,27 @@ extension [UInt8] {
 
     private static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
 
-    /// Appends the exact decimal form of `value`, digits written in place from the last.
+    /// Appends the exact decimal form of `value`: digits written from the last into a
+    /// 40-byte stack buffer (an `Int128` has at most 39 digits and a sign), then appended
+    /// in one copy.
     mutating func appendDecimal(_ value: some FixedWidthInteger) {
-        if value < 0 { append(ASCII.minus) }
-        var magnitude = value.magnitude
-        var digits = 1
-        var rest = magnitude
-        while rest >= 10 {
-            rest /= 10
-            digits += 1
-        }
-        let start = count
-        append(contentsOf: repeatElement(ASCII.zero, count: digits))
-        withUnsafeMutableBufferPointer { buffer in
-            var position = start + digits
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: Self.decimalBytesMax) { buffer in
+            var magnitude = value.magnitude
+            var position = Self.decimalBytesMax
             repeat {
                 position -= 1
                 let (quotient, digit) = magnitude.quotientAndRemainder(dividingBy: 10)
                 buffer[position] = ASCII.zero &+ UInt8(truncatingIfNeeded: digit)
                 magnitude = quotient
             } while magnitude != 0
+            if value < 0 {
+                position -= 1
+                buffer[position] = ASCII.minus
+            }
+            append(contentsOf: UnsafeBufferPointer(rebasing: buffer[position...]))
         }
     }
+
+    /// The longest decimal form `appendDecimal` writes: 39 digits and a sign.
+    static var decimalBytesMax: Int { 40 }
 }
