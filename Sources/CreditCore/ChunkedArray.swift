@@ -140,16 +140,26 @@ final class ChunkRoot<Element>: @unchecked Sendable {
 
 /// An array of chunks of `chunkCapacity` elements, in groups of `groupCapacity` chunks.
 /// Value semantics: copying is O(1) (one reference), and the first write after a copy copies
-/// the root (a table of group references), the group written to (512 references) and the
-/// chunk written to (512 elements): microseconds, whatever the count.
+/// the root (a table of group references), the group written to (256 references) and the
+/// chunk written to (about 4 KiB): microseconds, whatever the count.
 /// Not thread-safe for writes, like `Array`; copies may be read on other threads.
 struct ChunkedArray<Element>: RandomAccessCollection, MutableCollection {
-    /// Elements per chunk (a power of two): a chunk of 300-byte account records is ~150 KiB.
+    /// Elements per chunk: a power of two that makes a chunk about `chunkBytesTarget` (one
+    /// page), 16 ... 512 elements. The first write to a chunk after a copy copies it, so its
+    /// size bounds that stall (150 KiB chunks of account records cost 75 µs each, measured).
     static var chunkCapacity: Int { 1 << chunkShift }
-    static var chunkShift: Int { 9 }
+    @inline(__always)
+    static var chunkShift: Int {
+        let elements = Swift.max(1, chunkBytesTarget / Swift.max(1, MemoryLayout<Element>.stride))
+        let shift = Int.bitWidth - 1 - elements.leadingZeroBitCount
+        return Swift.min(Swift.max(shift, chunkShiftMin), chunkShiftMax)
+    }
+    static var chunkBytesTarget: Int { 4096 }
+    static var chunkShiftMin: Int { 4 }
+    static var chunkShiftMax: Int { 9 }
     static var chunkMask: Int { chunkCapacity - 1 }
-    /// Chunks per group: 512 chunks of 512 elements, 262,144 elements a group.
-    static var groupShift: Int { 9 }
+    /// Chunks per group: 256 references, 2 KiB, copied on the first write after a copy.
+    static var groupShift: Int { 8 }
     static var groupMask: Int { (1 << groupShift) - 1 }
     /// Group slots in a new root; the root doubles when they are all used.
     static var rootCapacityMin: Int { 4 }
