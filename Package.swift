@@ -6,6 +6,7 @@
 // - CreditTrace: the JSON-lines trace format (strict parser, encoder) over CreditCore.
 // - CreditEngine: the concurrent sharded engine with atomic admission.
 // - CreditJournal: the durable journal, snapshots and recovery.
+// - CreditDurable: the concurrent engine with its changes journalled.
 // - CreditLoad: the load harness: workloads, drivers, histograms, peer adapters.
 // - creditmeter: the command-line tool.
 import PackageDescription
@@ -18,6 +19,7 @@ let package = Package(
         .library(name: "CreditTrace", targets: ["CreditTrace"]),
         .library(name: "CreditEngine", targets: ["CreditEngine"]),
         .library(name: "CreditJournal", targets: ["CreditJournal"]),
+        .library(name: "CreditDurable", targets: ["CreditDurable"]),
         .library(name: "CreditLoad", targets: ["CreditLoad"]),
         .executable(name: "creditmeter", targets: ["creditmeter"]),
     ],
@@ -38,10 +40,11 @@ let package = Package(
         .target(name: "CreditTrace", dependencies: ["CreditCore"]),
         .target(name: "CreditEngine", dependencies: ["CreditCore"]),
         .target(name: "CreditJournal", dependencies: ["CreditCore", "CreditTrace"]),
+        .target(name: "CreditDurable", dependencies: ["CreditCore", "CreditEngine", "CreditJournal"]),
         .target(
             name: "CreditLoad",
             dependencies: [
-                "CreditCore", "CreditEngine",
+                "CreditCore", "CreditEngine", "CreditJournal", "CreditDurable",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -63,6 +66,7 @@ let package = Package(
         .testTarget(name: "CreditTraceTests", dependencies: ["CreditCore", "CreditTrace"]),
         .testTarget(name: "CreditEngineTests", dependencies: ["CreditCore", "CreditTrace", "CreditEngine"]),
         .testTarget(name: "CreditJournalTests", dependencies: ["CreditCore", "CreditTrace", "CreditJournal"]),
+        .testTarget(name: "CreditDurableTests", dependencies: ["CreditCore", "CreditEngine", "CreditJournal", "CreditDurable"]),
         .testTarget(name: "CreditLoadTests", dependencies: ["CreditCore", "CreditEngine", "CreditLoad"]),
     ]
 )

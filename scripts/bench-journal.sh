@@ -4,8 +4,12 @@
 #     (LINES lines, 1,000 accounts; median of RUNS), with fdatasyncs per second;
 #  2. snapshots of 1,000,000 accounts: time to write one, and the stall of the applying
 #     thread while one is taken (copy, then copy-on-write in the next 1,000 lines);
-#  3. recovery of 1,000,000 accounts (a snapshot) + RECORDS journal records after it.
+#  3. recovery with 1,000,000 accounts: (a) of a directory filled with RECORDS records
+#     under the default snapshot policy, (b) the worst case, 2N - 1 records after the newest
+#     snapshot, (c) the raw replay rate of journal records (records/s of the journal part).
 # Usage: scripts/bench-journal.sh [LINES (1000000)] [RUNS (3)] [RECORDS (10000000)]
+# SNAPSHOT_EVERY: the snapshot interval N of the recovery figures (default: replay's, 1000000).
+# BENCH_SKIP_THROUGHPUT=1 / BENCH_SKIP_SNAPSHOT=1 skip sections 1 and 2.
 # CREDITMETER_BINARY selects the binary (default: a release build of this package);
 # BENCH_DIR the scratch directory (default /tmp; it needs ~3 GB for 10M records).
 set -euo pipefail
@@ -24,6 +28,7 @@ trap 'rm -rf "$work"' EXIT
 median() { printf '%s\n' "$@" | sort -n | sed -n "$(( ($# + 1) / 2 ))p"; }
 ms() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
 
+if [[ -z "${BENCH_SKIP_THROUGHPUT:-}" ]]; then
 echo "== throughput: $lines lines, 1000 accounts, median of $runs"
 "$bin" generate --seed 7 --lines "$lines" --accounts 1000 >"$work/trace.jsonl"
 memory=() durable=() buffered=()
@@ -41,23 +46,44 @@ echo "durable:   ${durable[*]} ms, median $d ms, $(( lines * 1000 / d )) lines/s
 grep journal "$work/durable.stats"
 echo "buffered:  ${buffered[*]} ms, median $b ms, $(( lines * 1000 / b )) lines/s, $(( m * 100 / b ))% of in-memory"
 grep journal "$work/buffered.stats"
+fi
 
+if [[ -z "${BENCH_SKIP_SNAPSHOT:-}" ]]; then
 echo "== snapshots of 1,000,000 accounts (4,000,000 lines, a snapshot every 1,000,000 records)"
 "$bin" generate --seed 7 --lines 4000000 --accounts 1000000 >"$work/big.jsonl"
 rm -rf "$work/s"
 "$bin" replay --data-dir "$work/s" --snapshot-every 1000000 --stats "$work/big.jsonl" >/dev/null 2>"$work/snap.stats"
 cat "$work/snap.stats"
+fi
 
-echo "== recovery: 1,000,000 accounts in a snapshot + $records records after it"
-total=$(( 2000001 + records ))
-"$bin" generate --seed 7 --lines "$total" --accounts 1000000 >"$work/huge.jsonl"
-head -n 2000001 "$work/huge.jsonl" >"$work/setup.jsonl"
-rm -rf "$work/r"
-"$bin" replay --data-dir "$work/r" --snapshot-every 0 --snapshot-at-end "$work/setup.jsonl" >/dev/null
-"$bin" replay --data-dir "$work/r" --snapshot-every 0 --stats "$work/huge.jsonl" >/dev/null 2>"$work/fill.stats"
-grep -E "lines applied|journal" "$work/fill.stats"
-"$bin" inspect "$work/r" | grep -E "snapshot:|journal records|last applied"
+# Recovery (format 2: binary records, streamed segments; snapshot policy of replay's default,
+# --snapshot-every N with at most 2N records after the newest published snapshot).
+interval=${SNAPSHOT_EVERY:-1000000}
+lines_a=$(( records + records / 200 ))
+tail_b=$(( 2 * interval - 1 ))
+echo "== recovery (a): 1,000,000 accounts, $lines_a lines (~$records records), default policy (--snapshot-every $interval)"
+"$bin" generate --seed 7 --lines $(( lines_a + tail_b )) --accounts 1000000 >"$work/full.jsonl"
+head -n "$lines_a" "$work/full.jsonl" >"$work/huge.jsonl"
+rm -rf "$work/a"; start=$(date +%s%N)
+"$bin" replay --data-dir "$work/a" --mode buffered --max-delay-ms 10 --snapshot-every "$interval" --stats "$work/huge.jsonl" >/dev/null 2>"$work/a.stats"
+echo "filling run: $(ms "$start") ms wall"; grep -E "lines applied|journal|snapshots" "$work/a.stats"
+"$bin" inspect "$work/a" | grep -E "snapshot:|journal records|last applied"
+cp -r "$work/a" "$work/b"
 start=$(date +%s%N)
-"$bin" replay --data-dir "$work/r" --stats "$work/huge.jsonl" >/dev/null 2>"$work/recover.stats"
-echo "recovery run (recover, then nothing left to apply): $(ms "$start") ms wall"
-grep recovery "$work/recover.stats"
+"$bin" replay --data-dir "$work/a" --snapshot-every "$interval" --stats "$work/huge.jsonl" >/dev/null 2>"$work/recover-a.stats"
+echo "(a) recovery run (recover, check the trace's $lines_a lines, nothing left to apply): $(ms "$start") ms wall"
+grep recovery "$work/recover-a.stats"
+echo "== recovery (b): worst case, a snapshot of the state after (a) + $tail_b lines (2N - 1) after it"
+"$bin" replay --data-dir "$work/b" --snapshot-every 1 "$work/huge.jsonl" >/dev/null   # folds the tail: a snapshot at the end
+"$bin" replay --data-dir "$work/b" --mode buffered --snapshot-every 0 "$work/full.jsonl" >/dev/null
+"$bin" inspect "$work/b" | grep -E "snapshot:|journal records|last applied"
+rm -rf "$work/c"; cp -r "$work/b" "$work/c"
+start=$(date +%s%N)
+"$bin" replay --data-dir "$work/b" --snapshot-every "$interval" --stats "$work/full.jsonl" >/dev/null 2>"$work/recover-b.stats"
+echo "(b) recovery run (recover, check the trace, fold the tail into a snapshot): $(ms "$start") ms wall"
+grep -E "recovery|snapshots" "$work/recover-b.stats"
+echo "== (c) raw replay rate of journal records without snapshots: (b)'s $tail_b-line tail again, no fold"
+start=$(date +%s%N)
+"$bin" replay --data-dir "$work/c" --snapshot-every 0 --stats "$work/full.jsonl" >/dev/null 2>"$work/recover-c.stats"
+echo "(c) recovery run: $(ms "$start") ms wall"
+grep recovery "$work/recover-c.stats"

@@ -16,6 +16,8 @@ public struct JournalError: Error, Hashable, CustomStringConvertible {
         case corrupt
         case stopped
         case mismatch
+        case format
+        case otherTrace
     }
     let code: Code
     /// A sentence naming the file and, for corruption, the byte offset.
@@ -44,6 +46,12 @@ public struct JournalError: Error, Hashable, CustomStringConvertible {
         JournalError(code: .stopped, message: "the journal stopped after an earlier failure (\(cause.message)); no further change is accepted")
     }
     static func mismatch(_ message: String) -> JournalError { JournalError(code: .mismatch, message: message) }
+    static func format(_ message: String) -> JournalError { JournalError(code: .format, message: message) }
+    static func otherTrace(_ message: String) -> JournalError { JournalError(code: .otherTrace, message: message) }
+    /// Whether the directory was written in another format version.
+    public var isOtherFormat: Bool { code == .format }
+    /// Whether the directory belongs to another trace than the one given.
+    public var isOtherTrace: Bool { code == .otherTrace }
 }
 
 /// A file open for writing. Used by one thread at a time.
@@ -82,6 +90,9 @@ public protocol JournalFileSystem: Sendable {
     func list(_ directory: String) throws(JournalError) -> [String]
     /// The whole content of `path`.
     func read(_ path: String) throws(JournalError) -> [UInt8]
+    /// pread(2): reads up to `buffer.count` bytes of `path` from byte `offset`; returns the
+    /// count read, less than asked only at the end of the file (0 there).
+    func read(_ path: String, at offset: Int, into buffer: UnsafeMutableRawBufferPointer) throws(JournalError) -> Int
     /// Creates `path` empty (truncating any file there) for writing.
     func create(_ path: String) throws(JournalError) -> File
     /// Opens the existing `path` for writing at its end, `size` bytes from the start.
@@ -171,6 +182,25 @@ public struct POSIXFileSystem: JournalFileSystem {
         }
         bytes.removeLast(bytes.count - done)
         return bytes
+    }
+
+    public func read(_ path: String, at offset: Int, into buffer: UnsafeMutableRawBufferPointer) throws(JournalError)
+        -> Int
+    {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { throw JournalError.io("open", path, errno) }
+        defer { _ = Glibc.close(descriptor) }
+        var done = 0
+        while done < buffer.count {
+            let result = pread(descriptor, buffer.baseAddress! + done, buffer.count - done, off_t(offset + done))
+            if result < 0 {
+                if errno == EINTR { continue }
+                throw JournalError.io("read", path, errno)
+            }
+            if result == 0 { break }
+            done += result
+        }
+        return done
     }
 
     public func create(_ path: String) throws(JournalError) -> File {

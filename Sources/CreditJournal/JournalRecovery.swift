@@ -1,23 +1,27 @@
 // Recovery: the newest valid snapshot plus the journal after it. Also the read-only scan
-// that `creditmeter inspect` prints. A torn tail of the last segment (an append cut short
-// by a crash) is reported and, when recovering for writing, cut off; any other damage
-// stops recovery with an error that names the file and the byte offset.
+// that `creditmeter inspect` prints. Segments are streamed batch by batch through a bounded
+// buffer (`JournalSegmentReader`), and records hold binary requests (`RequestCodec`), so
+// recovery costs the snapshot's decoding plus about a microsecond per record after it.
+// A torn tail of the last segment (an append cut short by a crash) is reported and, when
+// recovering for writing, cut off; any other damage stops recovery with an error that
+// names the file and the byte offset.
 
 import CreditCore
-import CreditTrace
 
 /// What a directory holds, as scanned.
 public struct JournalDirectoryScan: Sendable {
-    /// The newest snapshot: its name and the last trace line it covers.
+    /// The newest snapshot: its name, the last trace line it covers, its body's size.
     public var snapshotName: String?
     public var snapshotLine: UInt64 = 0
-    public var snapshotBytes: [UInt8] = []
+    public var snapshotBodyBytes = 0
     /// Older snapshots still present (a crash came before they were removed).
     public var olderSnapshotNames: [String] = []
     /// Segments in sequence order, with their names.
-    public var segments: [(name: String, segment: JournalSegment)] = []
+    public var segments: [(name: String, segment: JournalSegmentSummary)] = []
     /// The last trace line covered by the snapshot or a batch.
     public var lastLine: UInt64 = 0
+    /// The trace prefix through `lastLine`, as recorded (see `TraceHash`).
+    public var trace = TraceHash()
     /// Records after the snapshot (the ones recovery applies).
     public var recordCountAfterSnapshot = 0
 }
@@ -28,27 +32,93 @@ public struct RecoveredJournal: Sendable {
     public var scan: JournalDirectoryScan
     /// The next segment sequence to write.
     public var nextSequence: UInt64
+    /// Time spent reading, checking and decoding the snapshot.
+    public var snapshotNanoseconds: UInt64 = 0
+    /// Time spent reading, checking and applying the journal after it.
+    public var journalNanoseconds: UInt64 = 0
 }
 
-/// Reading a journal directory back. Pure functions of what the file system returns.
+/// Reading a journal directory back. Functions of what the file system returns.
 public enum JournalRecovery {
     /// Scans `directory`: checks the newest snapshot's checksums and every batch and record
-    /// of every segment, and the continuity of trace lines after the snapshot.
-    public static func scan<FileSystem: JournalFileSystem>(directory: String, fileSystem: FileSystem)
-        throws(JournalError) -> JournalDirectoryScan
-    {
+    /// of every segment, and the continuity of trace lines after the snapshot. With
+    /// `keepBatches`, lists every batch. Memory: the snapshot body and one batch.
+    public static func scan<FileSystem: JournalFileSystem>(
+        directory: String, fileSystem: FileSystem, keepBatches: Bool = false
+    ) throws(JournalError) -> (scan: JournalDirectoryScan, snapshotBody: [UInt8]) {
+        var body: [UInt8] = []
+        let scan = try walk(directory: directory, fileSystem: fileSystem, keepBatches: keepBatches) {
+            _, bytes throws(JournalError) in body = bytes
+        } record: { _, _, _, _ throws(JournalError) in }
+        return (scan, body)
+    }
+
+    /// Recovers the ledger: the snapshot, then every record after it applied in order. With
+    /// `repair`, cuts a torn tail off (durably) and removes a leftover temporary snapshot.
+    /// Throws a corruption error naming file and offset for damage that is not a torn tail,
+    /// a format error for a directory of another format version, and a mismatch error when
+    /// a record does not replay as an accepted request.
+    public static func recover<FileSystem: JournalFileSystem>(
+        directory: String, fileSystem: FileSystem, repair: Bool
+    ) throws(JournalError) -> RecoveredJournal {
+        var ledger = Ledger()
+        var alerts: [Alert] = []
+        let start = monotonicNanoseconds()
+        var snapshotDone = start
+        let scan = try walk(directory: directory, fileSystem: fileSystem, keepBatches: false) {
+            name, body throws(JournalError) in
+            do throws(LedgerSnapshotError) { ledger = try Ledger(snapshotBytes: body) } catch {
+                throw .corrupt(directory + "/" + name, offset: JournalFormat.snapshotHeaderBytes + error.offset, error.message)
+            }
+            snapshotDone = monotonicNanoseconds()
+        } record: { name, batch, line, bytes throws(JournalError) in
+            let decoded: (Request, t: Milliseconds)
+            do { decoded = try RequestCodec.decode(bytes) } catch {
+                throw .corrupt(
+                    "\(directory)/\(name)", offset: batch.offset,
+                    "the record of trace line \(line) in the batch there: \(error)")
+            }
+            let before = ledger.acceptedRequestCount
+            alerts.removeAll(keepingCapacity: true)
+            _ = ledger.apply(decoded.0, at: decoded.t, alerts: &alerts)
+            guard ledger.acceptedRequestCount == before + 1 else {
+                throw .mismatch(
+                    "\(directory)/\(name): the record of trace line \(line) (batch at byte offset \(batch.offset)) does not replay as an accepted request")
+            }
+        }
+        if scan.snapshotName == nil { snapshotDone = start }
+        let finished = monotonicNanoseconds()
+        let lastSequence = scan.segments.last.map { $0.segment.validBytes == 0 ? 0 : $0.segment.sequence } ?? 0
+        let nextSequence = max(lastSequence, scan.segments.compactMap { JournalFormat.segmentSequence($0.name) }.max() ?? 0) + 1
+        if repair { try self.repair(scan, directory: directory, fileSystem: fileSystem) }
+        return RecoveredJournal(
+            ledger: ledger, scan: scan, nextSequence: nextSequence, snapshotNanoseconds: snapshotDone - start,
+            journalNanoseconds: finished - snapshotDone)
+    }
+
+    /// Reads the newest snapshot (its body to `snapshot`), then every segment in order,
+    /// handing each record after the snapshot to `record` (segment name, batch, line, body).
+    static func walk<FileSystem: JournalFileSystem>(
+        directory: String, fileSystem: FileSystem, keepBatches: Bool,
+        snapshot: (String, [UInt8]) throws(JournalError) -> Void,
+        record: (String, JournalBatchView, UInt64, UnsafeRawBufferPointer) throws(JournalError) -> Void
+    ) throws(JournalError) -> JournalDirectoryScan {
         let names = try fileSystem.list(directory)
         var scan = JournalDirectoryScan()
         let snapshots = names.compactMap { name in JournalFormat.snapshotLine(name).map { (name, $0) } }
             .sorted { $0.1 < $1.1 }
         if let newest = snapshots.last {
             let path = directory + "/" + newest.0
-            let (line, body) = try JournalFormat.decodeSnapshot(try fileSystem.read(path), path: path)
-            guard line == newest.1 else { throw .corrupt(path, offset: 8, "snapshot line \(line) differs from its name") }
+            let (header, body) = try readSnapshot(path, fileSystem: fileSystem)
+            guard header.line == newest.1 else {
+                throw .corrupt(path, offset: 8, "snapshot line \(header.line) differs from its name")
+            }
             scan.snapshotName = newest.0
-            scan.snapshotLine = line
-            scan.snapshotBytes = body
+            scan.snapshotLine = header.line
+            scan.snapshotBodyBytes = body.count
+            scan.trace = header.trace
             scan.olderSnapshotNames = snapshots.dropLast().map(\.0)
+            try snapshot(newest.0, body)
         }
         scan.lastLine = scan.snapshotLine
         let segmentNames = names.compactMap { name in JournalFormat.segmentSequence(name).map { (name, $0) } }
@@ -56,61 +126,62 @@ public enum JournalRecovery {
         for (position, (name, sequence)) in segmentNames.enumerated() {
             let path = directory + "/" + name
             let isLast = position == segmentNames.count - 1
-            let segment = try JournalFormat.decodeSegment(try fileSystem.read(path), path: path, isLast: isLast)
-            guard segment.validBytes == 0 || segment.sequence == sequence else {
-                throw .corrupt(path, offset: 8, "segment sequence \(segment.sequence) differs from its name")
-            }
-            for batch in segment.batches where batch.lastLine > scan.snapshotLine {
+            let segment = try JournalSegmentReader.read(path, fileSystem: fileSystem, isLast: isLast, keepBatches: keepBatches) {
+                batch throws(JournalError) in
+                guard batch.lastLine > scan.snapshotLine else { return }
                 guard batch.firstLine == scan.lastLine + 1 else {
                     throw .corrupt(
                         path, offset: batch.offset,
                         "batch covers lines \(batch.firstLine)...\(batch.lastLine), expected to start at \(scan.lastLine + 1)")
                 }
+                try batch.forEachRecord { line, bytes throws(JournalError) in try record(name, batch, line, bytes) }
                 scan.lastLine = batch.lastLine
-                scan.recordCountAfterSnapshot += batch.records.count
+                scan.trace = batch.trace
+                scan.recordCountAfterSnapshot += batch.recordCount
+            }
+            guard segment.validBytes == 0 || segment.sequence == sequence else {
+                throw .corrupt(path, offset: 8, "segment sequence \(segment.sequence) differs from its name")
             }
             scan.segments.append((name, segment))
         }
         return scan
     }
 
-    /// Recovers the ledger: the snapshot, then every record after it applied in order. With
-    /// `repair`, cuts a torn tail off (durably) and removes a leftover temporary snapshot.
-    /// Throws a corruption error naming file and offset for damage that is not a torn tail,
-    /// and a mismatch error when a record does not replay as an accepted request.
-    public static func recover<FileSystem: JournalFileSystem>(
-        directory: String, fileSystem: FileSystem, repair: Bool
-    ) throws(JournalError) -> RecoveredJournal {
-        let scan = try scan(directory: directory, fileSystem: fileSystem)
-        var ledger = Ledger()
-        if let name = scan.snapshotName {
-            do { ledger = try Ledger(snapshotBytes: scan.snapshotBytes) } catch {
-                throw .corrupt(directory + "/" + name, offset: JournalFormat.snapshotHeaderBytes + error.offset, error.message)
+    /// Reads and checks a snapshot file: its header, then its body straight into one array.
+    static func readSnapshot<FileSystem: JournalFileSystem>(_ path: String, fileSystem: FileSystem) throws(JournalError)
+        -> (JournalFormat.SnapshotHeader, [UInt8])
+    {
+        var headerBytes = [UInt8](repeating: 0, count: JournalFormat.snapshotHeaderBytes)
+        let header = try headerBytes.withUnsafeMutableBytes { raw in
+            Result { () throws(JournalError) in
+                let count = try fileSystem.read(path, at: 0, into: raw)
+                return try JournalFormat.decodeSnapshotHeader(UnsafeRawBufferPointer(rebasing: raw[0..<count]), path: path)
             }
+        }.get()
+        guard header.bodyBytes <= UInt64(Int.max / 2) else { throw .corrupt(path, offset: 16, "snapshot body length") }
+        let bodyBytes = Int(header.bodyBytes)
+        // One byte more than the body: a longer file is damage too.
+        var body = [UInt8](repeating: 0, count: bodyBytes + 1)
+        let count = try body.withUnsafeMutableBytes { raw in
+            Result { () throws(JournalError) in try fileSystem.read(path, at: JournalFormat.snapshotHeaderBytes, into: raw) }
+        }.get()
+        body.removeLast(body.count - count)
+        try JournalFormat.checkSnapshotBody(body, header: header, path: path)
+        return (header, body)
+    }
+
+    /// Removes the journal's files from `directory` (segments, snapshots, a temporary
+    /// snapshot; nothing else), durably: `replay --start-over`. Safe when nothing writes there.
+    public static func removeJournal<FileSystem: JournalFileSystem>(directory: String, fileSystem: FileSystem)
+        throws(JournalError)
+    {
+        for name in try fileSystem.list(directory)
+        where JournalFormat.segmentSequence(name) != nil || JournalFormat.snapshotLine(name) != nil
+            || name == SnapshotStore.temporaryName
+        {
+            try fileSystem.remove(directory + "/" + name)
         }
-        var parser = TraceParser()
-        var alerts: [Alert] = []
-        for (name, segment) in scan.segments {
-            for batch in segment.batches where batch.lastLine > scan.snapshotLine {
-                for record in batch.records {
-                    let accepted = record.bytes.withUnsafeBytes { bytes in
-                        guard case .request(let request, let t) = parser.parse(bytes) else { return false }
-                        let before = ledger.acceptedRequestCount
-                        alerts.removeAll(keepingCapacity: true)
-                        _ = ledger.apply(request, at: t, alerts: &alerts)
-                        return ledger.acceptedRequestCount == before + 1
-                    }
-                    guard accepted else {
-                        throw .mismatch(
-                            "\(directory)/\(name): the record of trace line \(record.line) (batch at byte offset \(batch.offset)) does not replay as an accepted request")
-                    }
-                }
-            }
-        }
-        let lastSequence = scan.segments.last.map { $0.segment.validBytes == 0 ? 0 : $0.segment.sequence } ?? 0
-        let nextSequence = max(lastSequence, scan.segments.compactMap { JournalFormat.segmentSequence($0.name) }.max() ?? 0) + 1
-        if repair { try self.repair(scan, directory: directory, fileSystem: fileSystem) }
-        return RecoveredJournal(ledger: ledger, scan: scan, nextSequence: nextSequence)
+        try fileSystem.syncDirectory(directory)
     }
 
     static func repair<FileSystem: JournalFileSystem>(
@@ -147,14 +218,16 @@ public enum SnapshotStore {
     /// with a sequence below `firstKeptSequence`. Safe from any thread; one at a time per
     /// directory. Returns the snapshot's size in bytes.
     public static func write<FileSystem: JournalFileSystem>(
-        _ ledger: Ledger, line: UInt64, directory: String, fileSystem: FileSystem,
+        _ ledger: Ledger, line: UInt64, trace: TraceHash, directory: String, fileSystem: FileSystem,
         beforePublishing: () throws(JournalError) -> UInt64
     ) throws(JournalError) -> Int {
-        let bytes = JournalFormat.snapshotFile(line: line, body: ledger.snapshotBytes())
+        let body = ledger.snapshotBytes()
+        let header = JournalFormat.snapshotHeader(line: line, body: body, trace: trace)
         let temporary = directory + "/" + temporaryName
         let file = try fileSystem.create(temporary)
         do {
-            try file.write(bytes)
+            try file.write(header)
+            try file.write(body)
             try file.sync()
             file.close()
         } catch {
@@ -173,6 +246,6 @@ public enum SnapshotStore {
             }
         }
         try fileSystem.syncDirectory(directory)
-        return bytes.count
+        return header.count + body.count
     }
 }

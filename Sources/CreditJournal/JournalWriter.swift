@@ -34,6 +34,8 @@ public struct PendingBatch: Sendable {
     public var output: [UInt8] = []
     /// Start a new segment after this batch (a snapshot covers everything up to it).
     public var rotateAfter = false
+    /// The trace prefix through `lastLine` (see `TraceHash`); kept up to date by the caller.
+    public var trace = TraceHash()
 
     public init(nextLine: UInt64) {
         firstLine = nextLine
@@ -42,10 +44,10 @@ public struct PendingBatch: Sendable {
 
     public var isEmpty: Bool { lastLine < firstLine }
 
-    /// Appends a record of trace line `line`.
-    public mutating func record(line: UInt64, bytes: UnsafeRawBufferPointer) {
+    /// Appends a record of trace line `line`: `request` at time `t`.
+    public mutating func record(line: UInt64, request: Request, at t: Milliseconds) {
         precondition(line > lastLine, "records in line order")
-        JournalFormat.appendRecord(line: line, bytes: bytes, to: &payload)
+        JournalFormat.appendRecord(line: line, request: request, at: t, to: &payload)
         recordCount += 1
     }
 
@@ -57,6 +59,7 @@ public struct PendingBatch: Sendable {
         lastLine = next.lastLine
         output.append(contentsOf: next.output)
         rotateAfter = next.rotateAfter
+        trace = next.trace
     }
 }
 
@@ -150,7 +153,9 @@ public final class JournalWriter<FileSystem: JournalFileSystem>: @unchecked Send
             if queued == nil { queued = batch } else { queued!.merge(batch) }
             lock.broadcast()
         }
+        let trace = batch.trace
         batch = PendingBatch(nextLine: next)
+        batch.trace = trace
     }
 
     /// Whether the writer is waiting for work: the applying thread hands over its batch now
@@ -250,7 +255,7 @@ public final class JournalWriter<FileSystem: JournalFileSystem>: @unchecked Send
         precondition(!batch.isEmpty, "only non-empty batches are queued")
         var bytes = JournalFormat.batchHeader(
             payload: batch.payload[...], recordCount: batch.recordCount, firstLine: batch.firstLine,
-            lastLine: batch.lastLine)
+            lastLine: batch.lastLine, trace: batch.trace)
         bytes.append(contentsOf: batch.payload)
         do {
             try file.write(bytes)

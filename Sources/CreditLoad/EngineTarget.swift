@@ -23,13 +23,18 @@ public final class EngineTarget: LoadTarget {
         return engine
     }
 
-    public func setUp(_ plan: AccountPlan) throws {
+    /// The engine's configuration for a plan: room for its accounts and `eventsMax` events.
+    static func configuration(for plan: AccountPlan) -> EngineConfiguration {
         var configuration = EngineConfiguration()
         var accountsMax = 1
         while accountsMax < plan.accountCount { accountsMax <<= 1 }
         configuration.accountsMax = accountsMax
         configuration.eventsMax = Self.eventsMax
-        let fresh = try CreditEngine(configuration: configuration)
+        return configuration
+    }
+
+    public func setUp(_ plan: AccountPlan) throws {
+        let fresh = try CreditEngine(configuration: Self.configuration(for: plan))
         var alerts: [Alert] = []
         for account in 0..<plan.accountCount {
             let limits = LimitsSpec(overdraft: plan.overdraft(ofAccount: account))

@@ -205,7 +205,7 @@ extension LoadClient {
     }
 }
 
-/// Where the peer servers are.
+/// Where the peer servers are, and how targets batch.
 public struct PeerSettings: Sendable, Hashable {
     /// `HOST:PORT` of redis-server.
     public var redisAddress: String
@@ -217,19 +217,23 @@ public struct PeerSettings: Sendable, Hashable {
     public var redisPipelineDepth: Int
     /// Connections per worker thread to PostgreSQL, each with one transaction in flight.
     public var postgresConnectionsPerThread: Int
+    /// Operations an `engine-durable` worker applies before it waits once for their records.
+    public var durableBatchCount: Int
 
     public static let defaultRedisAddress = "127.0.0.1:6379"
     public static let defaultPostgresURL = "postgres://creditmeter:creditmeter@127.0.0.1:5432/creditmeter"
 
     public init(
         redisAddress: String = defaultRedisAddress, postgresURL: String = defaultPostgresURL,
-        redisConnectionsPerThread: Int = 4, redisPipelineDepth: Int = 8, postgresConnectionsPerThread: Int = 8
+        redisConnectionsPerThread: Int = 4, redisPipelineDepth: Int = 8, postgresConnectionsPerThread: Int = 8,
+        durableBatchCount: Int = 16
     ) {
         self.redisAddress = redisAddress
         self.postgresURL = postgresURL
         self.redisConnectionsPerThread = redisConnectionsPerThread
         self.redisPipelineDepth = redisPipelineDepth
         self.postgresConnectionsPerThread = postgresConnectionsPerThread
+        self.durableBatchCount = durableBatchCount
     }
 }
 
@@ -239,6 +243,7 @@ public enum TargetRegistry {
 
     public static let factories: [(name: String, make: Factory)] = [
         ("engine", { _ in EngineTarget() }),
+        ("engine-durable", { try DurableEngineTarget(batchCount: $0.durableBatchCount) }),
         ("mutex", { _ in MutexTarget() }),
         ("floor", { _ in FloorTarget() }),
         ("redis", { try RedisTarget(settings: $0) }),

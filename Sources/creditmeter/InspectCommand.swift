@@ -19,14 +19,18 @@ struct InspectCommand: ParsableCommand {
     func run() throws {
         let fileSystem = POSIXFileSystem()
         let scan: JournalDirectoryScan
-        do { scan = try JournalRecovery.scan(directory: directory, fileSystem: fileSystem) } catch {
+        let snapshotBody: [UInt8]
+        do {
+            (scan, snapshotBody) = try JournalRecovery.scan(directory: directory, fileSystem: fileSystem, keepBatches: batches)
+        } catch {
             print("checksums: BAD: \(error)")
             throw ExitCode.failure
         }
+        print("format: \(JournalFormat.formatVersion)")
         if let name = scan.snapshotName {
-            var summary = "snapshot: \(name), covers lines 1...\(scan.snapshotLine), \(scan.snapshotBytes.count) bytes"
+            var summary = "snapshot: \(name), covers lines 1...\(scan.snapshotLine), \(scan.snapshotBodyBytes) bytes"
             do {
-                let ledger = try Ledger(snapshotBytes: scan.snapshotBytes)
+                let ledger = try Ledger(snapshotBytes: snapshotBody)
                 summary += ", \(ledger.accountCount) accounts, \(ledger.acceptedRequestCount) requests accepted, checksum ok"
             } catch {
                 print(summary + ", checksum ok but does not decode: \(error)")
@@ -39,21 +43,18 @@ struct InspectCommand: ParsableCommand {
         for name in scan.olderSnapshotNames { print("older snapshot (to be removed): \(name)") }
         var recordCount = 0
         for (name, segment) in scan.segments {
-            let records = segment.batches.reduce(0) { $0 + $1.records.count }
-            recordCount += records
-            let lines = segment.batches.isEmpty
-                ? "no lines" : "lines \(segment.batches.first!.firstLine)...\(segment.batches.last!.lastLine)"
-            var summary = "segment: \(name), \(segment.batches.count) batches, \(records) records, \(lines), \(segment.validBytes) valid bytes"
+            recordCount += segment.recordCount
+            let lines = segment.firstLine.map { "lines \($0)...\(segment.lastLine!)" } ?? "no lines"
+            var summary = "segment: \(name), \(segment.batchCount) batches, \(segment.recordCount) records, \(lines), \(segment.validBytes) valid bytes"
             if segment.tornBytes > 0 { summary += ", torn tail of \(segment.tornBytes) bytes (cut off at the next replay)" }
             print(summary)
-            if batches {
-                for batch in segment.batches {
-                    print("  batch at \(batch.offset): lines \(batch.firstLine)...\(batch.lastLine), \(batch.records.count) records")
-                }
+            for batch in segment.batches {
+                print("  batch at \(batch.offset): lines \(batch.firstLine)...\(batch.lastLine), \(batch.recordCount) records")
             }
         }
         print("journal records: \(recordCount) (\(scan.recordCountAfterSnapshot) after the snapshot)")
         print("last applied line: \(scan.lastLine)")
+        print("trace lines 1...\(scan.lastLine): \(scan.trace)")
         print("checksums: ok")
     }
 }

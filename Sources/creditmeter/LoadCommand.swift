@@ -81,6 +81,9 @@ struct LoadCommand: ParsableCommand {
     @Option(help: "Connections per thread to PostgreSQL.")
     var postgresConnections: Int = 8
 
+    @Option(help: "engine-durable: operations a thread applies before it waits once for their durability (group commit).")
+    var durableBatch: Int = 16
+
     /// The most operations one target may be asked for.
     static let operationsMax = 1_000_000_000
     /// The longest run of one target, seconds.
@@ -112,6 +115,9 @@ struct LoadCommand: ParsableCommand {
             throw ValidationError("--operations must be 1 ... \(Self.operationsMax)")
         }
         if let rate, rate < 1 { throw ValidationError("--rate must be at least 1") }
+        guard (1...DurableEngineTarget.batchCountLimit).contains(durableBatch) else {
+            throw ValidationError("--durable-batch must be 1 ... \(DurableEngineTarget.batchCountLimit)")
+        }
         for count in [redisConnections, redisPipeline, postgresConnections] where !(1...Self.connectionsMax).contains(count) {
             throw ValidationError("connections and pipeline depth must be 1 ... \(Self.connectionsMax)")
         }
@@ -131,7 +137,7 @@ struct LoadCommand: ParsableCommand {
             redisAddress: redis ?? environment("CREDITMETER_REDIS") ?? PeerSettings.defaultRedisAddress,
             postgresURL: postgres ?? environment("CREDITMETER_POSTGRES") ?? PeerSettings.defaultPostgresURL,
             redisConnectionsPerThread: redisConnections, redisPipelineDepth: redisPipeline,
-            postgresConnectionsPerThread: postgresConnections)
+            postgresConnectionsPerThread: postgresConnections, durableBatchCount: durableBatch)
         let stop: LoadStop =
             operations.map { .operations($0) } ?? .duration(nanoseconds: UInt64((duration ?? 5) * 1e9))
         let configuration = LoadConfiguration(

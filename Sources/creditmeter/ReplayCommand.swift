@@ -32,10 +32,15 @@ struct ReplayCommand: ParsableCommand {
     var maxDelayMilliseconds: Int = 10
 
     @Option(name: .customLong("snapshot-every"), help: "With --data-dir: journal records between snapshots (0: none).")
-    var snapshotRecordInterval: Int = 1_000_000
+    var snapshotRecordInterval: Int = DurableReplayOptions.snapshotRecordIntervalDefault
 
     @Flag(name: .customLong("snapshot-at-end"), help: "With --data-dir: take a snapshot after the last line.")
     var snapshotAtEnd = false
+
+    @Flag(
+        name: .customLong("start-over"),
+        help: "With --data-dir: discard the journal and snapshots in the directory first (e.g. one of another trace).")
+    var startOver = false
 
     @Flag(help: "With --data-dir: print the journal's figures on standard error at the end.")
     var stats = false
@@ -50,6 +55,7 @@ struct ReplayCommand: ParsableCommand {
         guard mode == "durable" || mode == "buffered" else { throw ValidationError("--mode is durable or buffered") }
         guard (1...60_000).contains(maxDelayMilliseconds) else { throw ValidationError("--max-delay-ms must be 1 ... 60000") }
         guard snapshotRecordInterval >= 0 else { throw ValidationError("--snapshot-every must be at least 0") }
+        guard !startOver || dataDirectory != nil else { throw ValidationError("--start-over goes with --data-dir") }
         guard !(engine && dataDirectory != nil) else { throw ValidationError("--engine does not go with --data-dir yet") }
     }
 
@@ -81,6 +87,7 @@ extension ReplayCommand {
         options.mode = mode == "durable" ? .durable : .buffered(maxDelayMilliseconds: maxDelayMilliseconds)
         options.snapshotRecordInterval = snapshotRecordInterval
         options.snapshotAtEnd = snapshotAtEnd
+        options.startOver = startOver
         do {
             let statistics = try DurableReplay.run(
                 traceDescriptor: fileDescriptor, directory: directory, fileSystem: POSIXFileSystem(), options: options,
@@ -107,9 +114,9 @@ extension ReplayCommand {
         let elapsed = max(s.elapsedNanoseconds, 1)
         return """
             lines applied: \(s.linesApplied) in \(s.elapsedNanoseconds / 1_000_000) ms (\(UInt64(s.linesApplied) * 1_000_000_000 / elapsed) lines/s)
-            recovery: \(s.recoveryNanoseconds / 1_000_000) ms, \(s.recoveredRecordCount) records replayed, resumed at line \(s.resumeLine)
+            recovery: \(s.recoveryNanoseconds / 1_000_000) ms (snapshot \(s.recoverySnapshotNanoseconds / 1_000_000) ms, journal \(s.recoveryJournalNanoseconds / 1_000_000) ms), \(s.recoveredRecordCount) records replayed (\(UInt64(s.recoveredRecordCount) * 1_000_000_000 / max(s.recoveryJournalNanoseconds, 1)) records/s), resumed at line \(s.resumeLine); trace prefix check \(s.prefixCheckNanoseconds / 1_000_000) ms
             journal: \(s.writer.batchCount) batches, \(s.writer.recordCount) records, \(s.writer.bytesWritten) bytes, \(s.writer.syncCount) fdatasyncs (\(UInt64(s.writer.syncCount) * 1_000_000_000 / elapsed)/s, \(s.writer.syncNanoseconds / 1_000_000) ms syncing)
-            snapshots: \(s.snapshotCount), longest \(s.snapshotNanosecondsMax / 1_000_000) ms, largest \(s.snapshotBytesMax) bytes, copy max \(s.snapshotCopyNanosecondsMax / 1000) us, longest apply in the 1,000 lines after a copy \(s.snapshotFirstLinesStallNanosecondsMax / 1000) us wall, \(s.snapshotFirstLinesCPUNanosecondsMax / 1000) us CPU (\(s.baselineCPUNanosecondsMax / 1000) us CPU with none in flight), longest apply while one was in flight \(s.snapshotStallNanosecondsMax / 1000) us
+            snapshots: \(s.snapshotCount), applier waited \(s.snapshotWaitNanoseconds / 1_000_000) ms for them, longest \(s.snapshotNanosecondsMax / 1_000_000) ms, largest \(s.snapshotBytesMax) bytes, copy max \(s.snapshotCopyNanosecondsMax / 1000) us, longest apply in the 1,000 lines after a copy \(s.snapshotFirstLinesStallNanosecondsMax / 1000) us wall, \(s.snapshotFirstLinesCPUNanosecondsMax / 1000) us CPU (\(s.baselineCPUNanosecondsMax / 1000) us CPU with none in flight), longest apply while one was in flight \(s.snapshotStallNanosecondsMax / 1000) us
             """
     }
 }

@@ -24,7 +24,8 @@ import Testing
         var options = DurableReplayOptions()
         options.mode = mode
         options.snapshotRecordInterval = snapshotEvery
-        options.batchBytesMax = 4096
+        // Small batches: many segment writes, so that every injected fault below lands in the run.
+        options.batchBytesMax = 1024
         let descriptor = openTrace(directory.file("trace.jsonl"))
         defer { close(descriptor) }
         return try DurableReplay.run(
@@ -73,7 +74,7 @@ import Testing
             let sink = OutputSink()
             var failure: JournalError? = nil
             do { _ = try run(directory, fileSystem: FaultyFileSystem(plan: plan), sink: sink) } catch { failure = error }
-            let failed = try #require(failure, "the injected fault is reported")
+            let failed = try #require(failure, "the injected fault is reported (\(plan.writeCount) segment writes, healthy \(healthy))")
             #expect(failed.errno == plan.failingErrno || failed.description.contains(String(cString: strerror(plan.failingErrno))))
             let acknowledged = sink.bytes
             let all = Self.expected.output(from: 1)
@@ -159,4 +160,97 @@ import Testing
 
 extension ScratchDirectory {
     init(path: String) { self.path = path }
+}
+
+/// A directory records which trace it belongs to (`TraceHash` of the lines it covers): a
+/// resumed run with another trace is refused before anything changes; the same trace, or a
+/// longer one that starts with it, resumes; `startOver` discards the directory's journal.
+@Suite struct TraceIdentityTests {
+    static let expected = DurableReplayTests.expected
+
+    func run(_ directory: ScratchDirectory, trace: [UInt8], startOver: Bool = false, sink: OutputSink = OutputSink())
+        throws(JournalError) -> DurableReplayStatistics
+    {
+        directory.write("trace.jsonl", trace)
+        var options = DurableReplayOptions()
+        options.snapshotRecordInterval = 1_000
+        options.startOver = startOver
+        let descriptor = openTrace(directory.file("trace.jsonl"))
+        defer { close(descriptor) }
+        return try DurableReplay.run(
+            traceDescriptor: descriptor, directory: directory.file("data"), fileSystem: POSIXFileSystem(),
+            options: options, output: { sink.append($0) }, log: { _ in })
+    }
+
+    func files(_ directory: ScratchDirectory) -> [String: [UInt8]] {
+        let data = ScratchDirectory(path: directory.file("data"))
+        let names = (try? POSIXFileSystem().list(data.path)) ?? []
+        return Dictionary(uniqueKeysWithValues: names.map { ($0, data.read($0)) })
+    }
+
+    /// Lines of the expected trace, `count` of them, as text.
+    func text(_ count: Int, change: Int? = nil) -> [UInt8] {
+        var lines = Array(Self.expected.lines.prefix(count))
+        if let change { lines[change] = Array(#"{"op":"tick","t":1}"#.utf8) }
+        return lines.flatMap { $0 + [UInt8(ascii: "\n")] }
+    }
+
+    @Test(arguments: [0, 1_500, 2_999])
+    func anotherTraceIsRefusedAndNothingChanges(changedLine: Int) throws {
+        let directory = ScratchDirectory("identity")
+        defer { directory.remove() }
+        _ = try run(directory, trace: text(3_000))
+        let before = files(directory)
+        let sink = OutputSink()
+        do {
+            _ = try run(directory, trace: text(6_000, change: changedLine), sink: sink)
+            Issue.record("a trace differing at line \(changedLine + 1) was accepted")
+        } catch {
+            #expect(error.isOtherTrace)
+            #expect(error.message.contains("belongs to another trace"))
+            #expect(error.message.contains("--start-over"))
+        }
+        #expect(sink.bytes.isEmpty)
+        #expect(files(directory) == before, "the refused run changed nothing")
+    }
+
+    @Test func aShorterTraceIsRefused() throws {
+        let directory = ScratchDirectory("identity-short")
+        defer { directory.remove() }
+        _ = try run(directory, trace: text(3_000))
+        #expect(throws: JournalError.self) { try run(directory, trace: text(2_000)) }
+        do { _ = try run(directory, trace: text(2_999)) } catch { #expect(error.isOtherTrace) }
+    }
+
+    @Test func theSameTraceGrownResumesAndStartOverStartsAgain() throws {
+        let directory = ScratchDirectory("identity-grow")
+        defer { directory.remove() }
+        _ = try run(directory, trace: text(3_000))
+        let rest = OutputSink()
+        let statistics = try run(directory, trace: text(6_000), sink: rest)
+        #expect(statistics.resumeLine == 3_001)
+        #expect(rest.bytes == Self.expected.output(from: 3_001))
+        // Another trace with --start-over: replayed from line 1 into the same directory.
+        let other = ExpectedTrace(seed: 99, lineCount: 2_000, accountCount: 20)
+        let fresh = OutputSink()
+        let again = try run(directory, trace: other.text, startOver: true, sink: fresh)
+        #expect(again.resumeLine == 1)
+        #expect(fresh.bytes == other.output(from: 1))
+        let recovered = try JournalRecovery.recover(directory: directory.file("data"), fileSystem: POSIXFileSystem(), repair: false)
+        #expect(recovered.ledger.snapshotBytes() == other.finalLedger.snapshotBytes())
+    }
+
+    @Test func traceHashCountsEveryByteAndLineBreak() {
+        var a = TraceHash()
+        var b = TraceHash()
+        Array("ab".utf8).withUnsafeBytes { a.append(line: $0) }
+        Array("a".utf8).withUnsafeBytes { b.append(line: $0) }
+        Array("b".utf8).withUnsafeBytes { b.append(line: $0) }
+        #expect(a != b, "a line break is part of the prefix")
+        #expect(a.byteCount == 3)
+        #expect(b.byteCount == 4)
+        var c = TraceHash()
+        Array("ab".utf8).withUnsafeBytes { c.append(line: $0) }
+        #expect(a == c)
+    }
 }

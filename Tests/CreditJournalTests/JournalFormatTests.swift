@@ -33,12 +33,12 @@ import Testing
             var payload: [UInt8] = []
             for line in 1...2 {
                 let number = UInt64(batch * 3 + line)
-                let text = Array("{\"op\":\"tick\",\"t\":\(number)}".utf8)
-                text.withUnsafeBytes { JournalFormat.appendRecord(line: number, bytes: $0, to: &payload) }
+                JournalFormat.appendRecord(line: number, request: .tick, at: Int64(number), to: &payload)
             }
             starts.append(bytes.count)
             bytes += JournalFormat.batchHeader(
-                payload: payload[...], recordCount: 2, firstLine: UInt64(batch * 3 + 1), lastLine: UInt64(batch * 3 + 3))
+                payload: payload[...], recordCount: 2, firstLine: UInt64(batch * 3 + 1), lastLine: UInt64(batch * 3 + 3),
+                trace: TraceHash(crc: UInt32(batch), byteCount: UInt64(batch * 100)))
             bytes += payload
         }
         return (bytes, starts)
@@ -49,15 +49,17 @@ import Testing
         let decoded = try JournalFormat.decodeSegment(bytes, path: "s", isLast: true)
         #expect(decoded.batches.count == 3)
         #expect(decoded.batches.map(\.lastLine) == [3, 6, 9])
-        #expect(decoded.batches[1].records.map(\.line) == [4, 5])
         #expect(decoded.tornBytes == 0)
+        let records = try JournalFormat.records(ofSegment: bytes, path: "s", isLast: true)
+        #expect(records.map(\.line) == [1, 2, 4, 5, 7, 8])
+        #expect(try records.map { try RequestCodec.decode($0.body).t } == [1, 2, 4, 5, 7, 8])
     }
 
     @Test func everyTruncationOfTheLastBatchIsATornTail() throws {
         let (bytes, starts) = segment()
         for cut in starts[2]..<bytes.count {
             let decoded = try JournalFormat.decodeSegment(Array(bytes[0..<cut]), path: "s", isLast: true)
-            #expect(decoded.batches.count == 2)
+            #expect(decoded.batchCount == 2)
             #expect(decoded.validBytes == starts[2])
             #expect(decoded.tornBytes == cut - starts[2])
         }
@@ -68,7 +70,8 @@ import Testing
         var zeroed = bytes
         for index in starts[2]..<bytes.count { zeroed[index] = 0 }
         let decoded = try JournalFormat.decodeSegment(zeroed, path: "s", isLast: true)
-        #expect(decoded.batches.count == 2)
+        #expect(decoded.batchCount == 2)
+        #expect(decoded.tornBytes == bytes.count - starts[2])
     }
 
     @Test func everyBitFlipIsAnErrorNamingFileAndOffset() {
@@ -83,8 +86,9 @@ import Testing
             } catch {
                 #expect(error.isCorruption)
                 #expect(error.message.contains("/d/journal-x.log"))
-                #expect(error.message.contains("byte offset \(index < starts[2] ? starts[1] : starts[2])") ||
-                    error.message.contains("byte offset \(index < starts[2] ? starts[1] + 40 : starts[2] + 40)"))
+                let batchStart = index < starts[2] ? starts[1] : starts[2]
+                #expect(error.message.contains("byte offset \(batchStart)") ||
+                    error.message.contains("byte offset \(batchStart + JournalFormat.batchHeaderBytes)"))
             }
         }
     }
@@ -98,14 +102,44 @@ import Testing
 
     @Test func snapshotFileChecksums() throws {
         let body = Ledger().snapshotBytes()
-        let file = JournalFormat.snapshotFile(line: 42, body: body)
+        let trace = TraceHash(crc: 0xDEAD_BEEF, byteCount: 12_345)
+        let file = JournalFormat.snapshotFile(line: 42, body: body, trace: trace)
         let decoded = try JournalFormat.decodeSnapshot(file, path: "p")
         #expect(decoded.line == 42)
         #expect(decoded.body == body)
+        #expect(decoded.trace == trace)
         for index in 0..<file.count {
             var flipped = file
             flipped[index] ^= 0x10
             #expect(throws: JournalError.self) { try JournalFormat.decodeSnapshot(flipped, path: "p") }
+        }
+    }
+
+    /// Files of format 1 (or any other version) are refused with an error naming the
+    /// version, never read as damage or as format 2.
+    @Test func otherFormatVersionsAreRefusedClearly() {
+        var segment = segment().bytes
+        segment.replaceSubrange(0..<8, with: Array("CMJRNL01".utf8))
+        do {
+            _ = try JournalFormat.decodeSegment(segment, path: "/d/journal-1.log", isLast: true)
+            Issue.record("a format 1 segment was read")
+        } catch {
+            #expect(error.isOtherFormat)
+            #expect(error.message.contains("journal format 01"))
+            #expect(error.message.contains("/d/journal-1.log"))
+        }
+        var snapshot = JournalFormat.snapshotFile(line: 1, body: Ledger().snapshotBytes())
+        snapshot.replaceSubrange(0..<8, with: Array("CMSNAP01".utf8))
+        #expect(throws: JournalError.self) { try JournalFormat.decodeSnapshot(snapshot, path: "p") }
+        do { _ = try JournalFormat.decodeSnapshot(snapshot, path: "p") } catch { #expect(error.isOtherFormat) }
+    }
+
+    @Test func batchHeaderCarriesTheTraceHash() throws {
+        let (bytes, starts) = segment()
+        // Bytes 32..<48 of each batch header: the trace byte count, payload CRC, trace CRC.
+        for (batch, start) in starts.enumerated() {
+            let count = bytes[start + 32..<start + 40].reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+            #expect(count == UInt64(batch * 100))
         }
     }
 }

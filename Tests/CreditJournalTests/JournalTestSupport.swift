@@ -144,6 +144,9 @@ struct FaultyFileSystem: JournalFileSystem {
     func makeDirectory(_ directory: String) throws(JournalError) { try base.makeDirectory(directory) }
     func list(_ directory: String) throws(JournalError) -> [String] { try base.list(directory) }
     func read(_ path: String) throws(JournalError) -> [UInt8] { try base.read(path) }
+    func read(_ path: String, at offset: Int, into buffer: UnsafeMutableRawBufferPointer) throws(JournalError) -> Int {
+        try base.read(path, at: offset, into: buffer)
+    }
     func create(_ path: String) throws(JournalError) -> File {
         File(base: try base.create(path), plan: plan, isSegment: path.hasSuffix(".log"))
     }

@@ -54,7 +54,7 @@ final class OverAdmittingTarget: LoadTarget, @unchecked Sendable {
             skew: 0.99, seed: 7, threadCount: threads, sessionsPerThread: 16, stop: .operations(operations))
     }
 
-    @Test(arguments: ["mutex", "floor"], WorkloadProfile.allCases)
+    @Test(arguments: ["engine", "mutex", "floor"], WorkloadProfile.allCases)
     func inMemoryTargetsNeverOverAdmit(target name: String, profile: WorkloadProfile) throws {
         let target = try TargetRegistry.make(name, settings: PeerSettings())
         let result = try runLoad(target: target, configuration: Self.configuration(profile))
@@ -70,6 +70,16 @@ final class OverAdmittingTarget: LoadTarget, @unchecked Sendable {
         if profile != .embed {  // 8-credit embeddings do not exhaust 200,000 credits.
             #expect(result.refusals.contains { $0.code == "insufficient_credits" })
         }
+    }
+
+    /// The durable engine: every batch of operations waits for an fdatasync, so fewer of them.
+    @Test(arguments: WorkloadProfile.allCases)
+    func durableEngineNeverOverAdmits(profile: WorkloadProfile) throws {
+        let target = try TargetRegistry.make("engine-durable", settings: PeerSettings(durableBatchCount: 64))
+        let result = try runLoad(target: target, configuration: Self.configuration(profile, operations: 2_000))
+        #expect(result.operations >= 2_000)
+        #expect(result.overAdmissions == 0, "\(result.problems)")
+        #expect(result.reconciliationMismatches == 0)
     }
 
     @Test func durationStopsTheRun() throws {
