@@ -1,8 +1,13 @@
-// The hot path: reserve, charge (unforced), commit and release by amount, on an account
-// whose shard has nothing due. One compare-and-swap on the account's admission word
-// decides and takes effect; a record of the operation goes to the shard's queue. No lock,
-// no allocation. Anything the hot path cannot answer exactly returns nil: the slow path
-// answers it through the shard's ledger.
+// The hot path: reserve, charge (unforced), commit and release by amount, and reserve and
+// charge by item, on an account whose shard has nothing due. One compare-and-swap on the
+// account's admission word decides and takes effect; a record of the operation goes to the
+// shard's queue. No lock, no allocation. Anything the hot path cannot answer exactly returns
+// nil: the slow path answers it through the shard's ledger.
+//
+// By item: the shard's pricing snapshot (`Shard.price`) gives the cost with the ledger's own
+// pricing code, for the version in force over an interval that contains `t` (a version taking
+// force later ends it); no version, an unknown item or meter, a cost above 10^12, and a
+// refusal that a downgrade could turn into an admission all go to the ledger.
 
 import CreditCore
 import Synchronization
@@ -13,18 +18,16 @@ extension CreditEngine {
         var accountSlot = -1
         switch request {
         case .reserve(let reserve):
-            guard case .amount(let amount) = reserve.cost, let slot = accountIDs.find(reserve.account) else { return nil }
+            guard let slot = accountIDs.find(reserve.account) else { return nil }
             accountSlot = slot
             response = try admit(
-                .reserve, accountSlot: slot, eventID: reserve.id, amount: amount, at: t,
+                .reserve, accountSlot: slot, eventID: reserve.id, cost: reserve.cost, at: t,
                 ttl: reserve.ttlMilliseconds, forceGiven: false)
         case .charge(let charge):
-            guard case .amount(let amount) = charge.cost, charge.force != true,
-                let slot = accountIDs.find(charge.account)
-            else { return nil }
+            guard charge.force != true, let slot = accountIDs.find(charge.account) else { return nil }
             accountSlot = slot
             response = try admit(
-                .charge, accountSlot: slot, eventID: charge.id, amount: amount, at: t, ttl: nil,
+                .charge, accountSlot: slot, eventID: charge.id, cost: charge.cost, at: t, ttl: nil,
                 forceGiven: charge.force != nil)
         case .commit(let id, .amount(let amount)):
             guard let event = eventIDs.find(id) else { return nil }
@@ -45,11 +48,12 @@ extension CreditEngine {
         return response
     }
 
-    /// Reserve or charge `amount` on an account: claims the event id, then admits with one
-    /// compare-and-swap. Returns nil for the slow path (a retry, a busy or closed shard,
-    /// something due, figures out of the word's range).
+    /// Reserve or charge `cost` (an amount, or an item priced by the shard's snapshot) on an
+    /// account: claims the event id, then admits with one compare-and-swap. Returns nil for the
+    /// slow path (a retry, a busy or closed shard, something due, figures out of the word's
+    /// range, pricing the snapshot cannot do, a refusal by item that a downgrade might turn).
     private func admit(
-        _ kind: SettleOp.Kind, accountSlot: Int, eventID: String, amount: Int64, at t: Milliseconds,
+        _ kind: SettleOp.Kind, accountSlot: Int, eventID: String, cost: CostSpec, at t: Milliseconds,
         ttl: Int64?, forceGiven: Bool
     ) throws(EngineError) -> Response? {
         let event: Int
@@ -84,6 +88,29 @@ extension CreditEngine {
             abandon(event, restoring: .free)
             return nil
         }
+        let amount: Credits
+        var pricedItem: PricedItem?
+        var usage: Usage?
+        switch cost {
+        case .amount(let credits):
+            amount = credits
+        case .item(let name, let given):
+            guard let price = shard.price(name, usage: given, at: t) else {
+                abandon(event, restoring: .free, cell: cell, in: shard)
+                return nil
+            }
+            amount = price.credits
+            pricedItem = PricedItem(item: name, version: price.version)
+            usage = given
+        }
+        precondition(amount >= 0, "costs are never negative")
+        // A reservation takes its open-reservation counts before admission; at a limit, the
+        // slow path passes time (expiries give counts back) and decides.
+        let counted = kind == .reserve
+        if counted && takeReservationCount(account: accountSlot) != nil {
+            abandon(event, restoring: .free, cell: cell, in: shard)
+            return nil
+        }
         var current = words[accountSlot].load(ordering: .relaxed)
         while true {
             let state = AdmissionState(current)
@@ -100,7 +127,10 @@ extension CreditEngine {
                 next.capUsage += amount
             }
             if let refusal {
+                if counted { returnReservationCount(account: accountSlot) }
                 abandon(event, restoring: .free, cell: cell, in: shard)
+                // By item, the fallback chain may admit a cheaper item: the ledger walks it.
+                if pricedItem != nil && profile.downgrade && refusal.code != .paused { return nil }
                 return Response(.failure(refusal))
             }
             next.available -= amount
@@ -108,6 +138,7 @@ extension CreditEngine {
             // Out of the word's range, or a charge that could put debt past 10^15 (debt is at
             // most -available): the ledger decides.
             guard next.isRepresentable, next.available >= -SpecLimits.accountTotalMax else {
+                if counted { returnReservationCount(account: accountSlot) }
                 abandon(event, restoring: .free, cell: cell, in: shard)
                 return nil
             }
@@ -122,20 +153,22 @@ extension CreditEngine {
             eventAccount[event] = Int32(accountSlot)
             eventHold[event] = kind == .reserve ? amount : 0
             eventExpiresAt[event] = expiresAt
+            if counted { markCounted(event) }
             let status: EventSlotStatus = kind == .reserve ? .open : .other
             eventStatus[event].store(status.rawValue, ordering: .releasing)
             shard.queue.publish(
                 SettleOp(
                     kind: kind, sequence: next.sequence, accountSlot: Int32(accountSlot), eventSlot: Int32(event),
                     amount: amount, t: t, availableAfter: next.available, ttlMilliseconds: ttl ?? 0,
-                    ttlGiven: ttl != nil, forceGiven: forceGiven),
+                    ttlGiven: ttl != nil, forceGiven: forceGiven, item: pricedItem?.item, usage: usage),
                 at: cell)
             if kind == .reserve {
-                return .ok(.reserved(held: amount, available: next.available, item: nil, downgraded: false, overCap: overCap))
+                return .ok(
+                    .reserved(held: amount, available: next.available, item: pricedItem, downgraded: false, overCap: overCap))
             }
             return .ok(
                 .charged(
-                    charged: amount, available: next.available, item: nil, downgraded: false, overCap: overCap,
+                    charged: amount, available: next.available, item: pricedItem, downgraded: false, overCap: overCap,
                     late: false))
         }
     }
@@ -182,6 +215,7 @@ extension CreditEngine {
                 continue
             }
             eventStatus[event].store(EventSlotStatus.other.rawValue, ordering: .releasing)
+            releaseReservationCount(ofEvent: event)
             shard.queue.publish(
                 SettleOp(
                     kind: kind, sequence: next.sequence, accountSlot: Int32(accountSlot), eventSlot: Int32(event),

@@ -41,6 +41,11 @@ extension CreditEngine {
                 self.waitWhile(event, is: .closing)
                 if case .release = request { self.markClosed(event) }
                 if case .commit = request { self.markClosed(event) }
+            } after: { _, response in
+                // A commit or release that closed the reservation (or repeats the closing)
+                // gives its counts back, if its expiry or its first closing has not.
+                if case .event = request { return }
+                if case .success = response.result { self.releaseReservationCount(ofEvent: event) }
             }
         case .rates, .tick, .report(nil):
             return onEveryShard(request, at: t, alerts: &alerts)
@@ -48,15 +53,17 @@ extension CreditEngine {
     }
 
     /// Applies a request to the ledger of an account's shard. `before` runs with the shard
-    /// held, before the request; the account is refreshed after.
+    /// held, before the request, and `after` with its response; the account is refreshed after.
     func onAccount(
         _ slot: Int, _ request: Request, at t: Milliseconds, alerts: inout [Alert],
-        before: (inout ShardState) -> Void = { _ in }
+        before: (inout ShardState) -> Void = { _ in }, after: (inout ShardState, Response) -> Void = { _, _ in }
     ) -> Response {
         withShard(shard(ofAccount: slot), at: t, alerts: &alerts) { state, alerts in
             before(&state)
             state.refreshAlso.append(Int32(slot))
-            return state.ledger.apply(request, at: max(t, state.ledger.lastTime), alerts: &alerts)
+            let response = state.ledger.apply(request, at: max(t, state.ledger.lastTime), alerts: &alerts)
+            after(&state, response)
+            return response
         }
     }
 
@@ -100,25 +107,47 @@ extension CreditEngine {
             eventStatus[event].store(EventSlotStatus.free.rawValue, ordering: .releasing)
             return .refused(.unknownAccount)
         }
-        let response = onAccount(slot, request, at: t, alerts: &alerts)
-        switch response.result {
-        case .success(.reserved(let held, _, _, _, _)):
-            eventAccount[event] = Int32(slot)
-            eventHold[event] = held
-            let ttl: Int64
-            if case .reserve(let reserve) = request { ttl = reserve.ttlMilliseconds ?? SpecLimits.ttlMillisecondsDefault } else { ttl = 0 }
-            let (deadline, overflow) = t.addingReportingOverflow(ttl)
-            eventExpiresAt[event] = overflow ? Int64.max : deadline
-            eventStatus[event].store(EventSlotStatus.open.rawValue, ordering: .releasing)
-        case .success:
-            eventAccount[event] = Int32(slot)
-            eventHold[event] = 0
-            eventExpiresAt[event] = Int64.max
-            eventStatus[event].store(EventSlotStatus.other.rawValue, ordering: .releasing)
-        case .failure:
-            eventStatus[event].store(EventSlotStatus.free.rawValue, ordering: .releasing)
+        var ttl: Int64?
+        if case .reserve(let reserve) = request {
+            ttl = reserve.ttlMilliseconds ?? SpecLimits.ttlMillisecondsDefault
+            try takeReservationCountOrThrow(account: slot, event: event, at: t, alerts: &alerts)
         }
+        let response = onAccount(slot, request, at: t, alerts: &alerts, after: { state, response in
+            // Publish the event inside the shard, so that its expiry is scheduled before any
+            // later request of the shard passes time.
+            switch response.result {
+            case .success(.reserved(let held, _, _, _, _)):
+                self.eventAccount[event] = Int32(slot)
+                self.eventHold[event] = held
+                let (deadline, overflow) = t.addingReportingOverflow(ttl ?? 0)
+                self.eventExpiresAt[event] = overflow ? Int64.max : deadline
+                self.markCounted(event)
+                self.scheduleExpiry(ofEvent: event, &state)
+                self.eventStatus[event].store(EventSlotStatus.open.rawValue, ordering: .releasing)
+            case .success:
+                self.eventAccount[event] = Int32(slot)
+                self.eventHold[event] = 0
+                self.eventExpiresAt[event] = Int64.max
+                self.eventStatus[event].store(EventSlotStatus.other.rawValue, ordering: .releasing)
+            case .failure:
+                if ttl != nil { self.returnReservationCount(account: slot) }
+                self.eventStatus[event].store(EventSlotStatus.free.rawValue, ordering: .releasing)
+            }
+        })
         return response
+    }
+
+    /// Takes a new reservation's open-reservation counts; at a limit, passes time to `t` in
+    /// every shard (expired reservations give theirs back) and tries once more, then throws
+    /// the limit's error with the event id left free. Nothing else changes.
+    private func takeReservationCountOrThrow(
+        account slot: Int, event: Int, at t: Milliseconds, alerts: inout [Alert]
+    ) throws(EngineError) {
+        guard takeReservationCount(account: slot) != nil else { return }
+        passTime(to: t, except: nil, alerts: &alerts)
+        guard let code = takeReservationCount(account: slot) else { return }
+        eventStatus[event].store(EventSlotStatus.free.rawValue, ordering: .releasing)
+        throw reservationLimitError(code)
     }
 
     /// The account slot of a created event, or nil when the id was never created.

@@ -66,37 +66,81 @@ extension CreditEngine {
     // MARK: - Settlement
 
     /// Applies every queued operation to the ledger, in each account's sequence order and,
-    /// across accounts, in time order. The gate is closed: nothing is in flight.
+    /// across accounts, in time order. The gate is closed: nothing is in flight. The queue's
+    /// own order is usually such an order already (operations of one shard are queued in the
+    /// order they were admitted): then it is applied as it is, without sorting.
     func settleQueue(_ shard: Shard, _ state: inout ShardState, alerts: inout [Alert]) {
         while let op = shard.queue.pop() {
             if op.kind != .none { state.pending.append(op) }
         }
         if state.pending.isEmpty { return }
-        let modulus = AdmissionState.sequenceModulus
-        let settled = state.settledSequence
-        func distance(_ op: SettleOp) -> Int {
-            (Int(op.sequence) - Int(settled[op.accountSlot] ?? 0) - 1 + modulus) % modulus
-        }
-        state.pending.sort { (Int($0.accountSlot), distance($0)) < (Int($1.accountSlot), distance($1)) }
-        // Within an account, time never goes back in sequence order.
-        var normalized: [(t: Milliseconds, op: SettleOp)] = []
-        normalized.reserveCapacity(state.pending.count)
+        if !isInSettlementOrder(&state) { sortForSettlement(&state) }
         for op in state.pending {
-            var t = op.t
-            if let last = normalized.last, last.op.accountSlot == op.accountSlot { t = max(t, last.t) }
-            normalized.append((t, op))
-        }
-        normalized.sort { ($0.t, Int($0.op.accountSlot), distance($0.op)) < ($1.t, Int($1.op.accountSlot), distance($1.op)) }
-        for (t, op) in normalized {
-            let response = state.ledger.apply(ledgerRequest(for: op), at: max(t, state.ledger.lastTime), alerts: &alerts)
-            // The hot path answered from the admission word; the ledger must agree exactly.
-            if Self.available(of: response) != op.availableAfter {
+            let response = state.ledger.apply(ledgerRequest(for: op), at: max(op.t, state.ledger.lastTime), alerts: &alerts)
+            // The hot path answered from the admission word (and the pricing snapshot); the
+            // ledger must agree exactly.
+            if Self.available(of: response) != op.availableAfter || Self.credits(of: response) != op.amount {
                 settlementMismatches.wrappingAdd(1, ordering: .relaxed)
             }
-            state.settledSequence[op.accountSlot] = op.sequence
+            state.settledSequence[Int(op.accountSlot) >> shardShift] = op.sequence
             state.settledOperationCount += 1
+            // A reservation still holding its counts expires in this shard's heap.
+            if op.kind == .reserve && eventCounted[Int(op.eventSlot)].load(ordering: .relaxed) == 1 {
+                scheduleExpiry(ofEvent: Int(op.eventSlot), &state)
+            }
         }
         state.pending.removeAll(keepingCapacity: true)
+    }
+
+    /// Whether the drained batch is in settlement order as it is: each account's operations
+    /// follow its last settled sequence one by one, and times never go back. Leaves the settled
+    /// sequences as they were (the apply loop writes the same values when it is in order).
+    private func isInSettlementOrder(_ state: inout ShardState) -> Bool {
+        let modulus = AdmissionState.sequenceModulus
+        var previousT = Milliseconds.min
+        state.overwrittenSequences.removeAll(keepingCapacity: true)
+        for op in state.pending {
+            let local = Int(op.accountSlot) >> shardShift
+            let last = state.settledSequence[local]
+            guard op.t >= previousT, Int(op.sequence) == (Int(last) + 1) % modulus else { break }
+            state.overwrittenSequences.append(last)
+            state.settledSequence[local] = op.sequence
+            previousT = op.t
+        }
+        let checked = state.overwrittenSequences.count
+        if checked == state.pending.count { return true }
+        // Out of order: put back what the check wrote, latest first.
+        for index in stride(from: checked - 1, through: 0, by: -1) {
+            state.settledSequence[Int(state.pending[index].accountSlot) >> shardShift] = state.overwrittenSequences[index]
+        }
+        return false
+    }
+
+    /// Sorts the drained batch into settlement order: by account and sequence (counted from
+    /// the last settled one, so that a wrap sorts right), times made non-decreasing within each
+    /// account, then by time. The rare case: operations of one account admitted in one order
+    /// and queued in another.
+    private func sortForSettlement(_ state: inout ShardState) {
+        let modulus = AdmissionState.sequenceModulus
+        let settled = state.settledSequence
+        let shift = shardShift
+        func distance(_ op: SettleOp) -> Int {
+            (Int(op.sequence) - Int(settled[Int(op.accountSlot) >> shift]) - 1 + modulus) % modulus
+        }
+        state.pending.sort { left, right in
+            if left.accountSlot != right.accountSlot { return left.accountSlot < right.accountSlot }
+            return distance(left) < distance(right)
+        }
+        // Within an account, time never goes back in sequence order.
+        for index in state.pending.indices.dropFirst()
+        where state.pending[index].accountSlot == state.pending[index - 1].accountSlot {
+            state.pending[index].t = max(state.pending[index].t, state.pending[index - 1].t)
+        }
+        state.pending.sort { left, right in
+            if left.t != right.t { return left.t < right.t }
+            if left.accountSlot != right.accountSlot { return left.accountSlot < right.accountSlot }
+            return distance(left) < distance(right)
+        }
     }
 
     /// The request a queued operation settles as: the caller's own request, rebuilt.
@@ -106,12 +150,12 @@ extension CreditEngine {
         case .reserve:
             return .reserve(
                 ReserveRequest(
-                    account: accountIDs.key(at: Int(op.accountSlot)), id: eventID, cost: .amount(op.amount),
+                    account: accountIDs.key(at: Int(op.accountSlot)), id: eventID, cost: cost(of: op),
                     ttlMilliseconds: op.ttlGiven ? op.ttlMilliseconds : nil))
         case .charge:
             return .charge(
                 ChargeRequest(
-                    account: accountIDs.key(at: Int(op.accountSlot)), id: eventID, cost: .amount(op.amount),
+                    account: accountIDs.key(at: Int(op.accountSlot)), id: eventID, cost: cost(of: op),
                     force: op.forceGiven ? false : nil))
         case .commit:
             return .commit(id: eventID, .amount(op.amount))
@@ -120,6 +164,12 @@ extension CreditEngine {
         case .none:
             preconditionFailure("nothing to settle")
         }
+    }
+
+    /// The cost of a queued reserve or charge as its caller gave it: by item, or the amount.
+    private func cost(of op: SettleOp) -> CostSpec {
+        guard let item = op.item else { return .amount(op.amount) }
+        return .item(item, usage: op.usage)
     }
 
     /// How many operations took the hot path and were settled, and how many times a shard was
@@ -151,6 +201,17 @@ extension CreditEngine {
         }
     }
 
+    /// The credits of a reply the hot path can give: held, charged (0 for a release: the hot
+    /// path's record carries 0 then).
+    static func credits(of response: Response) -> Int64? {
+        switch response.result {
+        case .success(.reserved(let held, _, _, _, _)): held
+        case .success(.charged(let charged, _, _, _, _, _)): charged
+        case .success(.released): 0
+        default: nil
+        }
+    }
+
     // MARK: - What the hot path reads
 
     /// After a slow-path request: refreshes the accounts it touched, every capped account at
@@ -168,8 +229,26 @@ extension CreditEngine {
         }
         for slot in state.refreshAlso { refreshAccount(Int(slot), &state) }
         state.refreshAlso.removeAll(keepingCapacity: true)
+        refreshPricing(shard, &state)
+        processExpiries(&state)
         let nextDay = (day + 1) * SpecLimits.dayMilliseconds
         shard.nextDeadline.store(min(state.ledger.nextExpiry ?? Int64.max, nextDay), ordering: .sequentiallyConsistent)
+    }
+
+    /// Rebuilds the shard's pricing snapshot when a version was added or the ledger's time
+    /// left its interval, so that the snapshot always holds at the ledger's time when the gate
+    /// opens (then every queued operation, admitted before its interval's end, settles at a time
+    /// inside it). The gate is closed.
+    private func refreshPricing(_ shard: Shard, _ state: inout ShardState) {
+        let versionCount = state.ledger.rateVersionCount
+        if versionCount == 0 { return }
+        if let current = state.pricing, current.versionCount == versionCount, current.holds(at: state.ledger.lastTime) {
+            return
+        }
+        let snapshot = state.ledger.pricingSnapshot()
+        precondition(snapshot.holds(at: state.ledger.lastTime), "a new snapshot holds at the ledger's time")
+        state.pricing = snapshot
+        shard.publishPricing(snapshot)
     }
 
     /// Copies an account's figures from the ledger into its admission word and profile.
@@ -185,7 +264,8 @@ extension CreditEngine {
         if !profiles[slot].active { state.accountSlots.append(Int32(slot)) }
         profiles[slot] = AccountProfile(
             active: true, alwaysSlow: !next.isRepresentable, overdraft: figures.overdraft,
-            periodCap: figures.periodCap ?? -1, capIsHard: figures.capIsHard)
+            periodCap: figures.periodCap ?? -1, capIsHard: figures.capIsHard,
+            downgrade: state.ledger.downgradeAllowed(account: id) ?? false)
         if next.isRepresentable { words[slot].store(next.word, ordering: .relaxed) }
     }
 }

@@ -22,6 +22,8 @@ public final class CreditEngine: @unchecked Sendable {
     let clock: any EngineClock
     let shards: [Shard]
     let shardMask: Int
+    /// log2 of the shard count: an account's index within its shard is `slot >> shardShift`.
+    let shardShift: Int
 
     let accountIDs: ConcurrentIDMap
     let words: UnsafeMutablePointer<Atomic<WordPair>>
@@ -33,6 +35,12 @@ public final class CreditEngine: @unchecked Sendable {
     let eventAccount: UnsafeMutablePointer<Int32>
     let eventHold: UnsafeMutablePointer<Int64>
     let eventExpiresAt: UnsafeMutablePointer<Int64>
+    /// Per event slot: 1 while the reservation holds its open-reservation counts
+    /// (CreditEngine+Limits.swift).
+    let eventCounted: UnsafeMutablePointer<Atomic<UInt8>>
+    /// Per account slot: its open reservations; and all of them.
+    let openReservationsByAccount: UnsafeMutablePointer<Atomic<Int32>>
+    let openReservations = Atomic<Int>(0)
 
     /// The `t` of the latest accepted request.
     let lastTime = Atomic<Int64>(0)
@@ -73,14 +81,20 @@ public final class CreditEngine: @unchecked Sendable {
         try configuration.validate()
         self.configuration = configuration
         self.clock = clock
-        shards = (0..<configuration.shardCount).map { Shard(index: $0, queueCapacity: configuration.settleQueueCapacity) }
         shardMask = configuration.shardCount - 1
+        shardShift = configuration.shardCount.trailingZeroBitCount
+        let accountsPerShard = (configuration.accountsMax + shardMask) >> shardShift
+        shards = (0..<configuration.shardCount).map {
+            Shard(index: $0, queueCapacity: configuration.settleQueueCapacity, accountCount: accountsPerShard)
+        }
         accountIDs = ConcurrentIDMap(capacity: configuration.accountsMax)
         words = .allocate(capacity: configuration.accountsMax)
         profiles = .allocate(capacity: configuration.accountsMax)
+        openReservationsByAccount = .allocate(capacity: configuration.accountsMax)
         for slot in 0..<configuration.accountsMax {
             (words + slot).initialize(to: Atomic(WordPair(first: 0, second: 0)))
             (profiles + slot).initialize(to: AccountProfile())
+            (openReservationsByAccount + slot).initialize(to: Atomic(0))
         }
         eventIDs = ConcurrentIDMap(capacity: configuration.eventsMax)
         // Event tables are touched lazily: the operating system gives pages on first write.
@@ -88,8 +102,12 @@ public final class CreditEngine: @unchecked Sendable {
         eventAccount = .allocate(capacity: configuration.eventsMax)
         eventHold = .allocate(capacity: configuration.eventsMax)
         eventExpiresAt = .allocate(capacity: configuration.eventsMax)
+        eventCounted = .allocate(capacity: configuration.eventsMax)
         // Atomics must be initialized before use; a zeroed page is the `free` status.
-        for slot in 0..<configuration.eventsMax { (eventStatus + slot).initialize(to: Atomic(0)) }
+        for slot in 0..<configuration.eventsMax {
+            (eventStatus + slot).initialize(to: Atomic(0))
+            (eventCounted + slot).initialize(to: Atomic(0))
+        }
     }
 
     deinit {
@@ -99,6 +117,10 @@ public final class CreditEngine: @unchecked Sendable {
         profiles.deallocate()
         eventStatus.deinitialize(count: configuration.eventsMax)
         eventStatus.deallocate()
+        eventCounted.deinitialize(count: configuration.eventsMax)
+        eventCounted.deallocate()
+        openReservationsByAccount.deinitialize(count: configuration.accountsMax)
+        openReservationsByAccount.deallocate()
         eventAccount.deallocate()
         eventHold.deallocate()
         eventExpiresAt.deallocate()

@@ -20,6 +20,12 @@ public struct EngineConfiguration: Sendable, Hashable {
     /// Admitted operations a shard queues before they must be settled into its ledger:
     /// a power of two, 2 ... 4096 (half the admission word's sequence range).
     public var settleQueueCapacity = 1024
+    /// Reservations one account may have open at once, 1 ... `openReservationsPerAccountMaxLimit`.
+    /// A reserve past it throws `openReservationsPerAccountFull` and changes nothing.
+    public var openReservationsPerAccountMax = 1 << 16
+    /// Reservations open at once in the whole engine, 1 ... `openReservationsMaxLimit`.
+    /// A reserve past it throws `openReservationsFull` and changes nothing.
+    public var openReservationsMax = 1 << 22
     /// When true, every request first runs time passing in every shard with something due,
     /// so that alerts raised by expiries carry the time of the first request at or after
     /// them, exactly as in the sequential spec (replay uses this). When false, a shard runs
@@ -33,6 +39,10 @@ public struct EngineConfiguration: Sendable, Hashable {
     public static let accountsMaxLimit = 1 << 26
     public static let eventsMaxLimit = 1 << 30
     public static let settleQueueCapacityMax = 4096
+    /// Largest `openReservationsPerAccountMax`: the per-account counts are 32-bit.
+    public static let openReservationsPerAccountMaxLimit = 1 << 30
+    /// Largest `openReservationsMax`: the engine keeps at most `eventsMaxLimit` events.
+    public static let openReservationsMaxLimit = eventsMaxLimit
 
     public init() {}
 
@@ -62,6 +72,14 @@ public struct EngineConfiguration: Sendable, Hashable {
         else {
             throw EngineError(.configuration, "settleQueueCapacity must be a power of two, 2 ... \(Self.settleQueueCapacityMax)")
         }
+        guard openReservationsPerAccountMax >= 1, openReservationsPerAccountMax <= Self.openReservationsPerAccountMaxLimit
+        else {
+            throw EngineError(
+                .configuration, "openReservationsPerAccountMax must be 1 ... \(Self.openReservationsPerAccountMaxLimit)")
+        }
+        guard openReservationsMax >= 1, openReservationsMax <= Self.openReservationsMaxLimit else {
+            throw EngineError(.configuration, "openReservationsMax must be 1 ... \(Self.openReservationsMaxLimit)")
+        }
     }
 }
 
@@ -73,6 +91,10 @@ public struct EngineError: Error, Sendable, Hashable, CustomStringConvertible {
         case accountsFull
         /// `eventsMax` event ids are kept.
         case eventsFull
+        /// The account has `openReservationsPerAccountMax` open reservations.
+        case openReservationsPerAccountFull
+        /// The engine has `openReservationsMax` open reservations.
+        case openReservationsFull
     }
 
     public var code: Code

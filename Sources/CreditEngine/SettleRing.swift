@@ -1,6 +1,7 @@
 // The queue of admitted operations waiting to be settled into a shard's ledger: a bounded,
 // lock-free multi-producer queue (Dmitry Vyukov's bounded queue, producers only), written
-// by hand because none is served here. Records are plain values: no allocation to enqueue.
+// by hand because none is served here. Records are values: no allocation to enqueue (a
+// record by item retains the caller's item name and usage, which it does not copy).
 // The shard drains it only when no hot-path operation is in flight (its gate is closed),
 // so every claimed cell has been written by then.
 
@@ -33,6 +34,10 @@ struct SettleOp: Sendable {
     var ttlGiven = false
     /// Charge: whether `force` was given (as false: only unforced charges take the hot path).
     var forceGiven = false
+    /// Reserve or charge by item: the item and the usage as the request gave them (nil: by
+    /// amount); `amount` is then the item's cost.
+    var item: String? = nil
+    var usage: Usage? = nil
 
     static let nothing = SettleOp(kind: .none, sequence: 0, accountSlot: -1, eventSlot: -1, amount: 0, t: 0, availableAfter: 0)
 }
@@ -61,6 +66,8 @@ final class SettleRing: @unchecked Sendable {
     }
 
     deinit {
+        // Records published and never taken hold references: release them.
+        while pop() != nil {}
         sequences.deinitialize(count: capacity)
         sequences.deallocate()
         cells.deallocate()
@@ -88,7 +95,8 @@ final class SettleRing: @unchecked Sendable {
         }
     }
 
-    /// Fills a claimed cell and hands it to the consumer.
+    /// Fills a claimed cell and hands it to the consumer. The cell is uninitialized (never
+    /// filled, or moved out by `pop`).
     func publish(_ op: SettleOp, at position: Int) {
         let cell = position & mask
         (cells + cell).initialize(to: op)
@@ -100,7 +108,8 @@ final class SettleRing: @unchecked Sendable {
         let cell = dequeuePosition & mask
         let sequence = sequences[cell].load(ordering: .acquiring)
         guard sequence == dequeuePosition + 1 else { return nil }
-        let op = cells[cell]
+        // Moved out: the cell is uninitialized again for its next `publish`.
+        let op = (cells + cell).move()
         sequences[cell].store(dequeuePosition + capacity, ordering: .releasing)
         dequeuePosition += 1
         return op

@@ -29,6 +29,9 @@ struct AccountProfile {
     /// The period cap, or -1 for none.
     var periodCap: Int64 = -1
     var capIsHard = true
+    /// A request by item refused for credits or the cap tries the fallback chain: the ledger
+    /// answers it.
+    var downgrade = false
 }
 
 /// The state behind a shard's lock.
@@ -36,8 +39,11 @@ struct ShardState {
     var ledger = Ledger()
     /// Drained from the queue, waiting for their turn in account order.
     var pending: [SettleOp] = []
-    /// Per account slot: the sequence number of its last settled operation.
-    var settledSequence: [Int32: UInt16] = [:]
+    /// Per account of the shard (`slot >> shardShift`): the sequence number of its last
+    /// settled operation. Flat, sized at start-up: no hashing per settled operation.
+    var settledSequence: [UInt16]
+    /// Scratch for checking a drained batch's order: the sequences it overwrote.
+    var overwrittenSequences: [UInt16] = []
     /// The shard's accounts, by slot.
     var accountSlots: [Int32] = []
     /// The UTC day of the ledger's time when the words were last refreshed.
@@ -48,6 +54,18 @@ struct ShardState {
     /// Hot-path operations settled, and slow-path entries: for statistics.
     var settledOperationCount = 0
     var slowPathCount = 0
+    /// The pricing snapshot the hot path reads (`Shard.pricing`), owned here so that the
+    /// hot path reads it without retaining it.
+    var pricing: PricingSnapshot?
+    /// Deadlines of the shard's reservations that hold open-reservation counts.
+    var expiries = ExpiryHeap()
+
+    init(accountCount: Int, queueCapacity: Int) {
+        precondition(accountCount >= 1, "a shard holds at least one account slot")
+        settledSequence = Array(repeating: 0, count: accountCount)
+        pending.reserveCapacity(queueCapacity)
+        overwrittenSequences.reserveCapacity(queueCapacity)
+    }
 }
 
 final class Shard: @unchecked Sendable {
@@ -65,11 +83,16 @@ final class Shard: @unchecked Sendable {
     let nextDeadline = Atomic<Int64>(Int64.max)
     let queue: SettleRing
     let state: Locked<ShardState>
+    /// The rate-card version in force, for pricing by item on the hot path. Written only
+    /// while the gate is closed (`publishPricing`), read only inside the gate; the strong
+    /// reference is `ShardState.pricing`, so the hot path reads it unretained.
+    private var pricingReference: Unmanaged<PricingSnapshot>?
 
-    init(index: Int, queueCapacity: Int) {
+    /// A shard for `accountCount` account slots (`slot >> shardShift` below it).
+    init(index: Int, queueCapacity: Int, accountCount: Int) {
         self.index = index
         queue = SettleRing(capacity: queueCapacity)
-        state = Locked(ShardState())
+        state = Locked(ShardState(accountCount: accountCount, queueCapacity: queueCapacity))
     }
 
     /// Enters the gate for a hot-path operation; false when the gate is closed.
@@ -99,6 +122,27 @@ final class Shard: @unchecked Sendable {
                 sched_yield()
                 spins = 0
             }
+        }
+    }
+
+    /// Replaces the hot path's pricing snapshot. Holding the lock, with the gate closed:
+    /// `state.pricing` must be the same snapshot, to keep it alive.
+    func publishPricing(_ snapshot: PricingSnapshot) {
+        precondition(gate.load(ordering: .relaxed) == Self.closedBit, "pricing changes with the gate closed and empty")
+        pricingReference = Unmanaged.passUnretained(snapshot)
+    }
+
+    /// Prices one use of an item at `t` with the published snapshot: the cost and the version,
+    /// or nil when the ledger must answer (no snapshot, `t` outside its interval, no version in
+    /// force, unknown item or meter, cost above 10^12). Inside the gate only.
+    @inline(__always)
+    func price(_ item: String, usage: Usage?, at t: Milliseconds) -> (credits: Credits, version: String)? {
+        guard let reference = pricingReference else { return nil }
+        return reference._withUnsafeGuaranteedRef { snapshot in
+            guard snapshot.holds(at: t), let version = snapshot.version,
+                let credits = snapshot.cost(of: item, usage: usage)
+            else { return nil }
+            return (credits, version)
         }
     }
 

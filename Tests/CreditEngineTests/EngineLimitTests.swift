@@ -60,6 +60,16 @@ import Testing
         configuration = EngineConfiguration()
         configuration.accountsMax = 0
         #expect(throws: EngineError.self) { try CreditEngine(configuration: configuration) }
+        configuration = EngineConfiguration()
+        configuration.openReservationsPerAccountMax = 0
+        #expect(throws: EngineError.self) { try CreditEngine(configuration: configuration) }
+        configuration.openReservationsPerAccountMax = EngineConfiguration.openReservationsPerAccountMaxLimit + 1
+        #expect(throws: EngineError.self) { try CreditEngine(configuration: configuration) }
+        configuration = EngineConfiguration()
+        configuration.openReservationsMax = 0
+        #expect(throws: EngineError.self) { try CreditEngine(configuration: configuration) }
+        configuration.openReservationsMax = EngineConfiguration.openReservationsMaxLimit + 1
+        #expect(throws: EngineError.self) { try CreditEngine(configuration: configuration) }
     }
 
     @Test func aFullSettleQueueIsSettledNotLost() throws {
@@ -103,6 +113,152 @@ import Testing
             if streamed.count == expected.count { break }
         }
         #expect(streamed == expected)
+    }
+}
+
+/// The limits on open reservations: per account and in all.
+@Suite struct EngineReservationLimitTests {
+    static let t = EngineLimitTests.t
+
+    static func engine(perAccount: Int, inAll: Int, eager: Bool = false) throws -> CreditEngine {
+        var configuration = eager ? EngineConfiguration.replay : EngineConfiguration()
+        configuration.shardCount = 2
+        configuration.accountsMax = 8
+        configuration.eventsMax = 256
+        configuration.settleQueueCapacity = 8
+        configuration.openReservationsPerAccountMax = perAccount
+        configuration.openReservationsMax = inAll
+        let engine = try CreditEngine(configuration: configuration, clock: ManualClock(t))
+        for account in ["a", "b"] {
+            _ = try engine.apply(.account(id: account, limits: LimitsSpec(downgrade: true)), at: t, alerts: &Self.ignored)
+            _ = try engine.apply(.grant(GrantRequest(account: account, id: "g" + account, amount: 1000)), at: t, alerts: &Self.ignored)
+        }
+        return engine
+    }
+
+    nonisolated(unsafe) static var ignored: [Alert] = []
+
+    static func apply(_ engine: CreditEngine, _ request: Request, at t: Milliseconds) throws(EngineError) -> Response {
+        var alerts: [Alert] = []
+        return try engine.apply(request, at: t, alerts: &alerts)
+    }
+
+    static func reserve(_ account: String, _ id: String, _ amount: Int64, ttl: Int64? = nil) -> Request {
+        .reserve(ReserveRequest(account: account, id: id, cost: .amount(amount), ttlMilliseconds: ttl))
+    }
+
+    static func available(_ engine: CreditEngine, _ account: String) throws -> (available: Int64, held: Int64) {
+        guard case .success(.balance(let view)) = try apply(engine, .balance(account: account), at: t).result else {
+            return (-1, -1)
+        }
+        return (view.available, view.held)
+    }
+
+    /// Expects the reserve to throw the given limit's error.
+    static func expectRefused(
+        _ engine: CreditEngine, _ request: Request, at t: Milliseconds, _ code: EngineError.Code,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) {
+        do {
+            let response = try apply(engine, request, at: t)
+            Issue.record("admitted past the limit: \(response)", sourceLocation: sourceLocation)
+        } catch {
+            #expect(error.code == code, sourceLocation: sourceLocation)
+        }
+    }
+
+    @Test(arguments: [false, true])
+    func aReservePastTheAccountLimitThrowsAndChangesNothing(eager: Bool) throws {
+        let engine = try Self.engine(perAccount: 2, inAll: 100, eager: eager)
+        _ = try Self.apply(engine, Self.reserve("a", "r1", 10), at: Self.t)
+        _ = try Self.apply(engine, Self.reserve("a", "r2", 20), at: Self.t)
+        #expect(engine.openReservationCount(ofAccount: "a") == 2)
+        Self.expectRefused(engine, Self.reserve("a", "r3", 30), at: Self.t, .openReservationsPerAccountFull)
+        #expect(try Self.available(engine, "a") == (970, 30))
+        #expect(engine.openReservationCount(ofAccount: "a") == 2)
+        #expect(engine.openReservationCount == 2)
+        // Charges are not reservations; another account has its own count.
+        #expect(try Self.apply(engine, .charge(ChargeRequest(account: "a", id: "c1", cost: .amount(5))), at: Self.t).result
+            == .success(.charged(charged: 5, available: 965, item: nil, downgraded: false, overCap: false, late: false)))
+        _ = try Self.apply(engine, Self.reserve("b", "rb", 10), at: Self.t)
+        // A commit gives its count back: the refused id is still free, a first request.
+        _ = try Self.apply(engine, .commit(id: "r1", .amount(4)), at: Self.t + 1)
+        let third = try Self.apply(engine, Self.reserve("a", "r3", 30), at: Self.t + 1)
+        #expect(!third.duplicate)
+        #expect(third.result == .success(.reserved(held: 30, available: 941, item: nil, downgraded: false, overCap: false)))
+        // A release gives its count back, once: its retry gives nothing more.
+        _ = try Self.apply(engine, .release(id: "r2"), at: Self.t + 2)
+        #expect(try Self.apply(engine, .release(id: "r2"), at: Self.t + 2).duplicate)
+        #expect(engine.openReservationCount(ofAccount: "a") == 1)
+        _ = try Self.apply(engine, Self.reserve("a", "r4", 1), at: Self.t + 3)
+        Self.expectRefused(engine, Self.reserve("a", "r5", 1), at: Self.t + 3, .openReservationsPerAccountFull)
+        #expect(engine.openReservationCount == 3)
+        #expect(engine.mismatchCount == 0)
+        #expect(engine.invariantViolation() == nil)
+    }
+
+    @Test func aReservePastTheEngineLimitThrowsAndChangesNothing() throws {
+        let engine = try Self.engine(perAccount: 10, inAll: 3)
+        _ = try Self.apply(engine, Self.reserve("a", "r1", 10), at: Self.t)
+        _ = try Self.apply(engine, Self.reserve("a", "r2", 10), at: Self.t)
+        _ = try Self.apply(engine, Self.reserve("b", "r3", 10), at: Self.t)
+        Self.expectRefused(engine, Self.reserve("b", "r4", 10), at: Self.t, .openReservationsFull)
+        #expect(try Self.available(engine, "b") == (990, 10))
+        #expect(engine.openReservationCount(ofAccount: "b") == 1)
+        // A reserve refused for credits takes no count.
+        _ = try Self.apply(engine, .release(id: "r1"), at: Self.t + 1)
+        let refused = try Self.apply(engine, Self.reserve("b", "r5", 5000), at: Self.t + 1)
+        #expect(refused.result == .failure(Refusal(.insufficientCredits, available: 990, needed: 5000)))
+        #expect(engine.openReservationCount == 2)
+        _ = try Self.apply(engine, Self.reserve("b", "r4", 10), at: Self.t + 1)
+        #expect(engine.openReservationCount == 3)
+    }
+
+    @Test(arguments: [false, true])
+    func expiriesGiveCountsBackOnceEvenWithALateCommit(eager: Bool) throws {
+        let engine = try Self.engine(perAccount: 1, inAll: 100, eager: eager)
+        _ = try Self.apply(engine, Self.reserve("a", "r1", 10, ttl: 100), at: Self.t)
+        Self.expectRefused(engine, Self.reserve("a", "r2", 10), at: Self.t + 99, .openReservationsPerAccountFull)
+        // At exactly the expiry, r1 no longer counts.
+        _ = try Self.apply(engine, Self.reserve("a", "r2", 10, ttl: 10_000), at: Self.t + 100)
+        #expect(engine.openReservationCount(ofAccount: "a") == 1)
+        let late = try Self.apply(engine, .commit(id: "r1", .amount(3)), at: Self.t + 200)
+        guard case .success(.charged(_, _, _, _, _, true)) = late.result else {
+            Issue.record("expected a late commit: \(late)")
+            return
+        }
+        // The late commit gave nothing back: r2 still counts.
+        #expect(engine.openReservationCount(ofAccount: "a") == 1)
+        Self.expectRefused(engine, Self.reserve("a", "r3", 10), at: Self.t + 200, .openReservationsPerAccountFull)
+        _ = try Self.apply(engine, .release(id: "r2"), at: Self.t + 300)
+        #expect(engine.openReservationCount(ofAccount: "a") == 0)
+        #expect(engine.openReservationCount == 0)
+    }
+
+    @Test func slowPathReservesAndClosingsCountToo() throws {
+        let engine = try Self.engine(perAccount: 2, inAll: 100)
+        _ = try Self.apply(
+            engine,
+            .rates(RatesRequest(version: "v1", items: ["big": ItemSpec(base: 900, fallback: "small"), "small": ItemSpec(base: 100)])),
+            at: Self.t)
+        _ = try Self.apply(engine, .charge(ChargeRequest(account: "a", id: "c", cost: .amount(500))), at: Self.t)
+        // 500 left: "big" is refused, the downgrade (through the ledger) reserves "small".
+        let downgraded = try Self.apply(
+            engine, .reserve(ReserveRequest(account: "a", id: "r1", cost: .item("big", usage: nil), ttlMilliseconds: 50)),
+            at: Self.t + 1)
+        #expect(downgraded.result == .success(.reserved(held: 100, available: 400, item: PricedItem(item: "small", version: "v1"), downgraded: true, overCap: false)))
+        _ = try Self.apply(engine, .reserve(ReserveRequest(account: "a", id: "r2", cost: .item("big", usage: nil))), at: Self.t + 2)
+        #expect(engine.openReservationCount(ofAccount: "a") == 2)
+        Self.expectRefused(
+            engine, .reserve(ReserveRequest(account: "a", id: "r3", cost: .item("big", usage: nil))), at: Self.t + 2,
+            .openReservationsPerAccountFull)
+        // A commit by usage goes through the ledger; so does a release after r1's deadline.
+        _ = try Self.apply(engine, .commit(id: "r2", .usage(Usage.empty)), at: Self.t + 3)
+        #expect(engine.openReservationCount(ofAccount: "a") == 1)
+        _ = try Self.apply(engine, .release(id: "r1"), at: Self.t + 60)
+        #expect(engine.openReservationCount(ofAccount: "a") == 0)
+        #expect(engine.openReservationCount == 0)
+        #expect(engine.mismatchCount == 0)
     }
 }
 

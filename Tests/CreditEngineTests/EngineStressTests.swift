@@ -31,6 +31,10 @@ struct StressSetup {
     static let coldAccounts = 200
     static var accountCount: Int { hotAccounts + coldAccounts }
     static func name(_ index: Int) -> String { "acct\(index)" }
+    /// A rate card with one metered item, for charges by item (the hot path prices them).
+    static func rates(_ version: String, pricePerThousand: Int64) -> Request {
+        .rates(RatesRequest(version: version, items: ["embed:small": ItemSpec(meters: ["tok": MeterPriceSpec(price: pricePerThousand, per: 1000)])]))
+    }
     /// Account limits: some with an overdraft, some with a hard daily cap.
     static func limits(_ index: Int) -> LimitsSpec {
         switch index % 4 {
@@ -54,6 +58,7 @@ func runStress(threads: Int, operationsPerThread: Int, seed: UInt64) throws -> (
         _ = try engine.apply(.account(id: StressSetup.name(index), limits: StressSetup.limits(index)))
         _ = try engine.apply(.grant(GrantRequest(account: StressSetup.name(index), id: "seed\(index)", amount: 2_000)))
     }
+    _ = try engine.apply(StressSetup.rates("v0", pricePerThousand: 1))
     let results = Locked<[ThreadLedger]>([])
     let group = DispatchGroup()
     for thread in 0..<threads {
@@ -109,7 +114,11 @@ func stressLoop(
             }
         case 65..<85:
             let amount = Int64.random(in: 0...80, using: &random)
-            let response = try engine.apply(.charge(ChargeRequest(account: name, id: id, cost: .amount(amount))))
+            // Half by item: 0 ... 80,000 tokens at 1 or 2 credits per thousand, rounded up.
+            let cost: CostSpec = Bool.random(using: &random)
+                ? .item("embed:small", usage: Usage(["tok": max(0, amount * 1000 - Int64.random(in: 0...999, using: &random))]))
+                : .amount(amount)
+            let response = try engine.apply(.charge(ChargeRequest(account: name, id: id, cost: cost)))
             if case .success(.charged(let charged, let available, _, _, _, _)) = response.result {
                 checkAdmission(available: available, account: account, into: &ledger)
                 ledger.charged[account] += charged
@@ -132,6 +141,9 @@ func stressLoop(
                     ledger.violations.append("refund refused: \(response)")
                 }
             }
+        case 97 where step % 7 == 0:
+            // A new rate-card version while other threads price on the hot path.
+            _ = try engine.apply(StressSetup.rates("v" + id, pricePerThousand: Int64.random(in: 1...2, using: &random)))
         default:
             _ = try engine.apply(.balance(account: name))
         }
@@ -178,6 +190,11 @@ func checkAdmission(available: Int64, account: Int, into ledger: inout ThreadLed
         // admission past the credits, the overdraft or a hard cap would have been refused
         // there and counted as a mismatch. And the hot path was really taken.
         #expect(engine.mismatchCount == 0)
+        // Every reservation was closed once: every open-reservation count came back, once.
+        #expect(engine.openReservationCount == 0)
+        for account in 0..<StressSetup.accountCount {
+            #expect(engine.openReservationCount(ofAccount: StressSetup.name(account)) == 0)
+        }
         let statistics = engine.statistics()
         print("stress threads \(threads): \(statistics)")
         #expect(statistics.hotOperations > threads * 4_000 * 2 / 5, "\(statistics)")
