@@ -12,6 +12,8 @@ public struct AdmissionFigures: Sendable, Hashable {
     /// The period cap, if any, and whether it refuses (`hard`) or only says `over_cap`.
     public var periodCap: Credits?
     public var capIsHard: Bool
+    /// Whether a request by item refused for credits or the cap tries the fallback chain.
+    public var downgrade: Bool
     /// Whether an open reservation is backed by a grant that has expired: giving its
     /// credits back sends them to `expired`, not to `free`.
     public var hasExpiredBacking: Bool
@@ -33,7 +35,7 @@ extension Ledger {
             available: accounts[account].available, held: accounts[account].held,
             periodSpent: accounts[account].periodSpent(at: t), paused: accounts[account].paused,
             overdraft: limits.overdraft, periodCap: limits.periodCap, capIsHard: limits.capMode == .hard,
-            hasExpiredBacking: expiredBacking)
+            downgrade: limits.downgrade, hasExpiredBacking: expiredBacking)
     }
 
     /// The earliest scheduled reservation or grant expiry (some may be of reservations

@@ -69,10 +69,4 @@ extension Ledger {
             versionCount: rateVersionCount, items: version.items)
     }
 
-    /// Whether an account tries the fallback chain when a request by item is refused for
-    /// credits or the cap (`limits.downgrade`); nil for an unknown account.
-    public func downgradeAllowed(account id: String) -> Bool? {
-        guard let index = accountIDs[id] else { return nil }
-        return accounts[Int(index)].limits.downgrade
-    }
 }

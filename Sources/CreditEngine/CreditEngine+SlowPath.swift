@@ -265,7 +265,7 @@ extension CreditEngine {
         profiles[slot] = AccountProfile(
             active: true, alwaysSlow: !next.isRepresentable, overdraft: figures.overdraft,
             periodCap: figures.periodCap ?? -1, capIsHard: figures.capIsHard,
-            downgrade: state.ledger.downgradeAllowed(account: id) ?? false)
+            downgrade: figures.downgrade)
         if next.isRepresentable { words[slot].store(next.word, ordering: .relaxed) }
     }
 }
