@@ -56,7 +56,7 @@ rm -rf "$work/s"
 cat "$work/snap.stats"
 fi
 
-# Recovery (format 2: binary records, streamed segments; snapshot policy of replay's default,
+# Recovery (its directories are ra, rb, rc: the throughput section used a and b) (format 2: binary records, streamed segments; snapshot policy of replay's default,
 # --snapshot-every N with at most 2N records after the newest published snapshot).
 interval=${SNAPSHOT_EVERY:-1000000}
 lines_a=$(( records + records / 200 ))
@@ -64,26 +64,26 @@ tail_b=$(( 2 * interval - 1 ))
 echo "== recovery (a): 1,000,000 accounts, $lines_a lines (~$records records), default policy (--snapshot-every $interval)"
 "$bin" generate --seed 7 --lines $(( lines_a + tail_b )) --accounts 1000000 >"$work/full.jsonl"
 head -n "$lines_a" "$work/full.jsonl" >"$work/huge.jsonl"
-rm -rf "$work/a"; start=$(date +%s%N)
-"$bin" replay --data-dir "$work/a" --mode buffered --max-delay-ms 10 --snapshot-every "$interval" --stats "$work/huge.jsonl" >/dev/null 2>"$work/a.stats"
+rm -rf "$work/ra"; start=$(date +%s%N)
+"$bin" replay --data-dir "$work/ra" --mode buffered --max-delay-ms 10 --snapshot-every "$interval" --stats "$work/huge.jsonl" >/dev/null 2>"$work/a.stats"
 echo "filling run: $(ms "$start") ms wall"; grep -E "lines applied|journal|snapshots" "$work/a.stats"
-"$bin" inspect "$work/a" | grep -E "snapshot:|journal records|last applied"
-cp -r "$work/a" "$work/b"
+"$bin" inspect "$work/ra" | grep -E "snapshot:|journal records|last applied"
+rm -rf "$work/rb"; cp -r "$work/ra" "$work/rb"
 start=$(date +%s%N)
-"$bin" replay --data-dir "$work/a" --snapshot-every "$interval" --stats "$work/huge.jsonl" >/dev/null 2>"$work/recover-a.stats"
+"$bin" replay --data-dir "$work/ra" --snapshot-every "$interval" --stats "$work/huge.jsonl" >/dev/null 2>"$work/recover-a.stats"
 echo "(a) recovery run (recover, check the trace's $lines_a lines, nothing left to apply): $(ms "$start") ms wall"
 grep recovery "$work/recover-a.stats"
 echo "== recovery (b): worst case, a snapshot of the state after (a) + $tail_b lines (2N - 1) after it"
-"$bin" replay --data-dir "$work/b" --snapshot-every 1 "$work/huge.jsonl" >/dev/null   # folds the tail: a snapshot at the end
-"$bin" replay --data-dir "$work/b" --mode buffered --snapshot-every 0 "$work/full.jsonl" >/dev/null
-"$bin" inspect "$work/b" | grep -E "snapshot:|journal records|last applied"
-rm -rf "$work/c"; cp -r "$work/b" "$work/c"
+"$bin" replay --data-dir "$work/rb" --snapshot-every 1 "$work/huge.jsonl" >/dev/null   # folds the tail: a snapshot at the end
+"$bin" replay --data-dir "$work/rb" --mode buffered --snapshot-every 0 "$work/full.jsonl" >/dev/null
+"$bin" inspect "$work/rb" | grep -E "snapshot:|journal records|last applied"
+rm -rf "$work/rc"; cp -r "$work/rb" "$work/rc"
 start=$(date +%s%N)
-"$bin" replay --data-dir "$work/b" --snapshot-every "$interval" --stats "$work/full.jsonl" >/dev/null 2>"$work/recover-b.stats"
+"$bin" replay --data-dir "$work/rb" --snapshot-every "$interval" --stats "$work/full.jsonl" >/dev/null 2>"$work/recover-b.stats"
 echo "(b) recovery run (recover, check the trace, fold the tail into a snapshot): $(ms "$start") ms wall"
 grep -E "recovery|snapshots" "$work/recover-b.stats"
 echo "== (c) raw replay rate of journal records without snapshots: (b)'s $tail_b-line tail again, no fold"
 start=$(date +%s%N)
-"$bin" replay --data-dir "$work/c" --snapshot-every 0 --stats "$work/full.jsonl" >/dev/null 2>"$work/recover-c.stats"
+"$bin" replay --data-dir "$work/rc" --snapshot-every 0 --stats "$work/full.jsonl" >/dev/null 2>"$work/recover-c.stats"
 echo "(c) recovery run: $(ms "$start") ms wall"
 grep recovery "$work/recover-c.stats"
