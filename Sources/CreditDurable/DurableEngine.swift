@@ -27,12 +27,6 @@ import CreditEngine
 import CreditJournal
 import Synchronization
 
-#if canImport(Darwin)
-    import Darwin
-#else
-    import Glibc
-#endif
-
 /// Ordered appends from many threads and a wait for durability: what `DurableEngine` needs of
 /// a journal. Tickets grow with every append; waiting for one covers every earlier append.
 public protocol EngineJournal: AnyObject, Sendable {
@@ -61,8 +55,8 @@ public final class DurableEngine: @unchecked Sendable {
     public let engine: CreditEngine
     let journal: any EngineJournal
     let clock: any EngineClock
-    let stripes: [PthreadLock]
-    let eventBuckets: [PthreadLocked<[String: UInt16]>]
+    let stripes: [PthreadMutex]
+    let eventBuckets: [Locked<[String: UInt16]>]
     /// The latest time handed to a request by `apply(_:alerts:)`.
     let lastTime = Atomic<Milliseconds>(0)
 
@@ -71,8 +65,8 @@ public final class DurableEngine: @unchecked Sendable {
         self.engine = engine
         self.journal = journal
         self.clock = clock
-        stripes = (0..<Self.stripeCount).map { _ in PthreadLock() }
-        eventBuckets = (0..<Self.eventBucketCount).map { _ in PthreadLocked([:]) }
+        stripes = (0..<Self.stripeCount).map { _ in PthreadMutex() }
+        eventBuckets = (0..<Self.eventBucketCount).map { _ in Locked([:]) }
     }
 
     /// Applies a request at the clock's time (never before the last request's).
@@ -134,7 +128,7 @@ public final class DurableEngine: @unchecked Sendable {
 
     func stripe(ofAccount id: String) -> Int { id.hashValue & (Self.stripeCount - 1) }
 
-    func bucket(ofEvent id: String) -> PthreadLocked<[String: UInt16]> {
+    func bucket(ofEvent id: String) -> Locked<[String: UInt16]> {
         eventBuckets[id.hashValue & (Self.eventBucketCount - 1)]
     }
 
@@ -242,41 +236,4 @@ extension Request {
 public struct DurableEngineError: Error, CustomStringConvertible {
     public var description: String
     init(_ description: String) { self.description = description }
-}
-
-// MARK: - Locks
-
-/// A pthread mutex (not `Synchronization.Mutex`: see `CreditEngine/Locked.swift` on TSan).
-final class PthreadLock: @unchecked Sendable {
-    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
-
-    init() {
-        mutex = .allocate(capacity: 1)
-        mutex.initialize(to: pthread_mutex_t())
-        let result = pthread_mutex_init(mutex, nil)
-        precondition(result == 0, "pthread_mutex_init failed: \(result)")
-    }
-
-    deinit {
-        pthread_mutex_destroy(mutex)
-        mutex.deinitialize(count: 1)
-        mutex.deallocate()
-    }
-
-    func lock() { pthread_mutex_lock(mutex) }
-    func unlock() { pthread_mutex_unlock(mutex) }
-}
-
-/// A value behind a `PthreadLock`.
-final class PthreadLocked<State>: @unchecked Sendable {
-    private let mutex = PthreadLock()
-    private var state: State
-
-    init(_ state: State) { self.state = state }
-
-    func withLock<Result>(_ body: (inout State) throws -> Result) rethrows -> Result {
-        mutex.lock()
-        defer { mutex.unlock() }
-        return try body(&state)
-    }
 }

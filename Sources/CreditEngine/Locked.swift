@@ -12,14 +12,12 @@
     import Glibc
 #endif
 
-/// A value that one thread at a time may use, behind a pthread mutex.
-final class Locked<State>: @unchecked Sendable {
-    // Safe to share: `state` is only touched between `pthread_mutex_lock` and unlock.
+/// A pthread mutex. Public so that layers over the engine (`CreditDurable`) lock the same way.
+public final class PthreadMutex: @unchecked Sendable {
+    // Safe to share: the mutex is what threads share.
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
-    private var state: State
 
-    init(_ state: State) {
-        self.state = state
+    public init() {
         mutex = .allocate(capacity: 1)
         mutex.initialize(to: pthread_mutex_t())
         let result = pthread_mutex_init(mutex, nil)
@@ -32,10 +30,23 @@ final class Locked<State>: @unchecked Sendable {
         mutex.deallocate()
     }
 
+    /// Blocks while another thread holds the mutex.
+    public func lock() { pthread_mutex_lock(mutex) }
+    public func unlock() { pthread_mutex_unlock(mutex) }
+}
+
+/// A value that one thread at a time may use, behind a pthread mutex.
+public final class Locked<State>: @unchecked Sendable {
+    // Safe to share: `state` is only touched between `lock` and `unlock`.
+    private let mutex = PthreadMutex()
+    private var state: State
+
+    public init(_ state: State) { self.state = state }
+
     /// Runs `body` with the value, holding the lock. Blocks while another thread holds it.
-    func withLock<Result>(_ body: (inout State) throws -> Result) rethrows -> Result {
-        pthread_mutex_lock(mutex)
-        defer { pthread_mutex_unlock(mutex) }
+    public func withLock<Result>(_ body: (inout State) throws -> Result) rethrows -> Result {
+        mutex.lock()
+        defer { mutex.unlock() }
         return try body(&state)
     }
 }

@@ -81,20 +81,8 @@ public final class DurableEngineTarget: LoadTarget {
     public func makeClient(threadIndex: Int) throws -> any LoadClient { DurableEngineClient(engine: try current()) }
 
     public func readAccounts(_ body: (Int, AccountFigures) -> Void) throws {
-        let durable = try current()
-        durable.engine.settle()
-        var alerts: [Alert] = []
-        for account in 0..<accountCount.load(ordering: .relaxed) {
-            let response = try durable.engine.apply(
-                .balance(account: MutexTarget.accountName(account)), at: MutexTarget.instant, alerts: &alerts)
-            guard case .success(.balance(let view)) = response.result else {
-                throw LoadTargetError("engine-durable: balance of account \(account): \(response)")
-            }
-            body(account, AccountFigures(availableCredits: view.available, heldCredits: view.held))
-        }
-        if durable.engine.mismatchCount != 0 {
-            throw LoadTargetError("engine-durable: \(durable.engine.mismatchCount) settlement mismatches")
-        }
+        try EngineTarget.readAccounts(
+            of: try current().engine, count: accountCount.load(ordering: .relaxed), target: name, body)
     }
 
     /// Closes the journal and removes its directory.
@@ -109,7 +97,6 @@ public final class DurableEngineTarget: LoadTarget {
 final class DurableEngineClient: LoadClient {
     let engine: DurableEngine
     var alerts: [Alert] = []
-    var tickets: [UInt64] = []
 
     init(engine: DurableEngine) {
         self.engine = engine

@@ -56,19 +56,26 @@ public final class EngineTarget: LoadTarget {
     public func makeClient(threadIndex: Int) throws -> any LoadClient { EngineClient(engine: try current()) }
 
     public func readAccounts(_ body: (Int, AccountFigures) -> Void) throws {
-        let engine = try current()
+        try Self.readAccounts(of: try current(), count: accountCount.load(ordering: .relaxed), target: name, body)
+    }
+
+    /// Settles `engine`, calls `body` with the figures of accounts 0 ..< `count`, and fails
+    /// if any hot-path answer disagreed with the ledger. Shared with `engine-durable`.
+    static func readAccounts(
+        of engine: CreditEngine, count: Int, target: String, _ body: (Int, AccountFigures) -> Void
+    ) throws {
         engine.settle()
         var alerts: [Alert] = []
-        for account in 0..<accountCount.load(ordering: .relaxed) {
+        for account in 0..<count {
             let response = try engine.apply(
                 .balance(account: MutexTarget.accountName(account)), at: MutexTarget.instant, alerts: &alerts)
             guard case .success(.balance(let view)) = response.result else {
-                throw LoadTargetError("engine: balance of account \(account): \(response)")
+                throw LoadTargetError("\(target): balance of account \(account): \(response)")
             }
             body(account, AccountFigures(availableCredits: view.available, heldCredits: view.held))
         }
         if engine.mismatchCount != 0 {
-            throw LoadTargetError("engine: \(engine.mismatchCount) settlement mismatches (hot path vs ledger)")
+            throw LoadTargetError("\(target): \(engine.mismatchCount) settlement mismatches (hot path vs ledger)")
         }
     }
 
