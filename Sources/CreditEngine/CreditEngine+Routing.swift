@@ -152,9 +152,17 @@ extension CreditEngine {
 
     /// The account slot of a created event, or nil when the id was never created.
     func createdEventAccount(event: Int) -> Int? {
-        waitWhile(event, is: .creating)
-        let status = eventStatus[event].load(ordering: .acquiring)
-        return status == EventSlotStatus.free.rawValue ? nil : Int(eventAccount[event])
+        // The account is read only under a status that was published after it was written:
+        // a free id may be claimed again (`creating`) between a wait and a load, so the
+        // status that decides is the one loaded last (TSan found the race with a wait first).
+        while true {
+            let status = eventStatus[event].load(ordering: .acquiring)
+            if status == EventSlotStatus.creating.rawValue {
+                sched_yield()
+                continue
+            }
+            return status == EventSlotStatus.free.rawValue ? nil : Int(eventAccount[event])
+        }
     }
 
     private func createdEventAccount(_ id: String) -> Int? {
