@@ -10,9 +10,12 @@
 // through what every stripe sees (rates, tick), which take every stripe. Requests by event
 // id (commit, release, refund) find the event's stripe in a map that a creating request
 // (reserve, charge) writes while it holds the id's bucket of that map, from before the
-// engine sees the id until the answer: a request by the same id waits for it. Each record carries the request's time: the engine's time only moves forward and
-// every request on a stripe reads it inside the stripe, so sorting the records by time,
-// stably, keeps every stripe's order and gives the engine a time that never goes back.
+// engine sees the id until the answer: a request by the same id waits for it.
+//
+// Time. Each record carries the request's time. The engine never accepts a time earlier than
+// one it accepted, and a stripe applies one request at a time, so along each stripe the
+// records' times never go back: sorting all records by time, stably, keeps every stripe's
+// order and gives the engine times that never go back.
 //
 // Reads (balance, event, quote, report) take the stripe of what they read (every stripe
 // for a report over all accounts), then wait until everything journalled before them is
@@ -57,7 +60,7 @@ public final class DurableEngine: @unchecked Sendable {
     let clock: any EngineClock
     let stripes: [PthreadMutex]
     let eventBuckets: [Locked<[String: UInt16]>]
-    /// The latest time handed to a request by `apply(_:alerts:)`.
+    /// The latest time a request was applied at, or that the clock gave (see `apply`).
     let lastTime = Atomic<Milliseconds>(0)
 
     /// A durable engine over `engine` (empty, or recovered by `recover`) and `journal`.
@@ -159,14 +162,22 @@ public final class DurableEngine: @unchecked Sendable {
     }
 
     /// Commit, release, refund, the event view: on the stripe of the event's account. An id
-    /// not in the map was never created through this engine: the engine refuses it, while
-    /// the map's bucket is held so that no creation of that id can start meanwhile.
+    /// not in the map was not created through this layer since it started: the engine is
+    /// asked for the event (it may have been recovered from the journal) and the map learns
+    /// its stripe; an event the engine does not know is refused by it. Both while the map's
+    /// bucket is held, so that no creation of that id can start meanwhile.
     private func applyOnEvent(_ id: String, _ request: Request, at t: Milliseconds, alerts: inout [Alert]) throws
         -> (Response, UInt64)
     {
         var unknown: (Response, UInt64)?
         let stripe: UInt16? = try bucket(ofEvent: id).withLock { map in
             if let stripe = map[id] { return stripe }
+            let found = try engine.apply(.event(id: id), at: t, alerts: &alerts)
+            if case .success(.event(let view)) = found.result {
+                let stripe = UInt16(self.stripe(ofAccount: view.account))
+                map[id] = stripe
+                return stripe
+            }
             unknown = try applyAndJournal(request, at: t, alerts: &alerts)
             return nil
         }

@@ -163,6 +163,30 @@ final class MemoryJournal: EngineJournal, @unchecked Sendable {
         try reopened.close()
     }
 
+    /// After recovery the map of event stripes is empty: a commit of a recovered reservation
+    /// must still run on its account's stripe (the map learns it from the engine).
+    @Test func recoveredEventsRunOnTheirAccountsStripe() throws {
+        let clock = ManualClock(Self.start)
+        let journal = MemoryJournal()
+        let first = DurableEngine(engine: try CreditEngine(configuration: Self.configuration(), clock: clock), journal: journal, clock: clock)
+        var alerts: [Alert] = []
+        _ = try first.apply(.account(id: "a", limits: nil), alerts: &alerts)
+        _ = try first.apply(.grant(GrantRequest(account: "a", id: "g", amount: 100)), alerts: &alerts)
+        _ = try first.apply(.reserve(ReserveRequest(account: "a", id: "r1", cost: .amount(40))), alerts: &alerts)
+        let recovered = try CreditEngine(configuration: Self.configuration(), clock: clock)
+        #expect(try DurableEngine.recover(journal.records, into: recovered) == 3)
+        let second = DurableEngine(engine: recovered, journal: journal, clock: clock)
+        #expect(second.bucket(ofEvent: "r1").withLock { $0["r1"] } == nil)
+        let committed = try second.apply(.commit(id: "r1", .amount(30)), alerts: &alerts)
+        #expect(committed.result.failureCode == nil)
+        #expect(second.bucket(ofEvent: "r1").withLock { $0["r1"] } == UInt16(second.stripe(ofAccount: "a")))
+        #expect(journal.records.count == 4)
+        // An id the engine never saw is still refused, and not remembered.
+        let unknown = try second.apply(.release(id: "nope"), alerts: &alerts)
+        #expect(unknown.result.failureCode == .unknownEvent)
+        #expect(second.bucket(ofEvent: "nope").withLock { $0["nope"] } == nil)
+    }
+
     @Test func refusalsAndReadsAreNotJournalledButWaitForDurability() throws {
         let clock = ManualClock(Self.start)
         let journal = MemoryJournal()
