@@ -48,10 +48,29 @@ public final class DurableEngineTarget: LoadTarget {
             throw LoadTargetError("engine-durable: cannot make a journal directory: \(String(cString: strerror(errno)))")
         }
         let directory = String(cString: made)
-        let journal = try FileEngineJournal(directory: directory, mode: mode)
-        let engine = DurableEngine(
-            engine: try CreditEngine(configuration: EngineTarget.configuration(for: plan)), journal: journal)
-        // The accounts are journalled too, with one wait at the end.
+        let journal: FileEngineJournal
+        do {
+            journal = try FileEngineJournal(directory: directory, mode: mode)
+        } catch {
+            FileEngineJournal.removeDirectory(directory)
+            throw error
+        }
+        do {
+            let engine = DurableEngine(
+                engine: try CreditEngine(configuration: EngineTarget.configuration(for: plan)), journal: journal)
+            try createAccounts(plan, in: engine)
+            state.withLock { $0 = (engine, directory) }
+            accountCount.store(plan.accountCount, ordering: .relaxed)
+        } catch {
+            // Nothing of a failed set-up is left behind: the writer thread and the directory.
+            try? journal.close()
+            FileEngineJournal.removeDirectory(directory)
+            throw error
+        }
+    }
+
+    /// Creates the plan's accounts and grants, journalled, with one wait at the end.
+    private func createAccounts(_ plan: AccountPlan, in engine: DurableEngine) throws {
         var alerts: [Alert] = []
         var last: UInt64 = 0
         for account in 0..<plan.accountCount {
@@ -74,8 +93,6 @@ public final class DurableEngineTarget: LoadTarget {
             alerts.removeAll(keepingCapacity: true)
         }
         try engine.waitDurable(through: last)
-        state.withLock { $0 = (engine, directory) }
-        accountCount.store(plan.accountCount, ordering: .relaxed)
     }
 
     public func makeClient(threadIndex: Int) throws -> any LoadClient { DurableEngineClient(engine: try current()) }
