@@ -24,8 +24,8 @@
 
 import Synchronization
 
-/// One chunk: a tail-allocated buffer of up to `ChunkedArray.chunkCapacity` elements; the
-/// header counts the initialized ones.
+/// A tail-allocated buffer of up to `capacity` elements whose header counts the initialized
+/// ones: a chunk of elements, or (as `ChunkGroup`) a group of chunk references.
 final class ArrayChunk<Element>: ManagedBuffer<Int, Element> {
     deinit {
         _ = withUnsafeMutablePointers { count, elements in elements.deinitialize(count: count.pointee) }
@@ -38,11 +38,11 @@ final class ArrayChunk<Element>: ManagedBuffer<Int, Element> {
         return (24 + alignment - 1) / alignment * alignment
     }
 
-    static func make() -> ArrayChunk<Element> {
+    /// An empty buffer for at least `capacity` elements.
+    static func make(capacity: Int) -> ArrayChunk<Element> {
         // `create` returns the ManagedBuffer subclass it was called on.
         let chunk = unsafeDowncast(
-            ArrayChunk<Element>.create(minimumCapacity: ChunkedArray<Element>.chunkCapacity) { _ in 0 },
-            to: ArrayChunk<Element>.self)
+            ArrayChunk<Element>.create(minimumCapacity: capacity) { _ in 0 }, to: ArrayChunk<Element>.self)
         chunk.withUnsafeMutablePointerToElements { elements in
             precondition(
                 UnsafeRawPointer(elements) - UnsafeRawPointer(Unmanaged.passUnretained(chunk).toOpaque()) == elementsOffset,
@@ -51,8 +51,9 @@ final class ArrayChunk<Element>: ManagedBuffer<Int, Element> {
         return chunk
     }
 
+    /// A buffer of the same capacity holding copies of the initialized elements.
     func copy() -> ArrayChunk<Element> {
-        let copy = Self.make()
+        let copy = Self.make(capacity: capacity)
         withUnsafeMutablePointers { count, elements in
             copy.withUnsafeMutablePointers { copyCount, copyElements in
                 copyElements.initialize(from: elements, count: count.pointee)
@@ -63,39 +64,8 @@ final class ArrayChunk<Element>: ManagedBuffer<Int, Element> {
     }
 }
 
-/// One group of a `ChunkedArray`: up to `groupCapacity` chunk references, tail-allocated;
-/// the header counts them.
-final class ChunkGroup<Element>: ManagedBuffer<Int, ArrayChunk<Element>> {
-    deinit {
-        _ = withUnsafeMutablePointers { count, chunks in chunks.deinitialize(count: count.pointee) }
-    }
-
-    /// Bytes from the object's address to its first chunk reference (see `ArrayChunk`).
-    static var elementsOffset: Int { 24 }
-
-    static func make() -> ChunkGroup<Element> {
-        let group = unsafeDowncast(
-            ChunkGroup<Element>.create(minimumCapacity: 1 << ChunkedArray<Element>.groupShift) { _ in 0 },
-            to: ChunkGroup<Element>.self)
-        group.withUnsafeMutablePointerToElements { chunks in
-            precondition(
-                UnsafeRawPointer(chunks) - UnsafeRawPointer(Unmanaged.passUnretained(group).toOpaque()) == elementsOffset,
-                "ManagedBuffer layout as assumed by ChunkedArray's reads")
-        }
-        return group
-    }
-
-    func copy() -> ChunkGroup<Element> {
-        let copy = Self.make()
-        withUnsafeMutablePointers { count, chunks in
-            copy.withUnsafeMutablePointers { copyCount, copyChunks in
-                copyChunks.initialize(from: chunks, count: count.pointee)
-                copyCount.pointee = count.pointee
-            }
-        }
-        return copy
-    }
-}
+/// One group of a `ChunkedArray`: up to `1 << groupShift` chunk references.
+typealias ChunkGroup<Element> = ArrayChunk<ArrayChunk<Element>>
 
 /// Held by every root that may share groups and chunks with another (see the file's opening).
 final class ShareToken: Sendable {}
@@ -269,13 +239,13 @@ struct ChunkedArray<Element>: RandomAccessCollection, MutableCollection {
                     root = root.copy(
                         capacity: root.capacity * 2, childrenShared: root.childrenShared.load(ordering: .acquiring))
                 }
-                root.groups[groupIndex] = ChunkGroup<Element>.make()
+                root.groups[groupIndex] = ChunkGroup<Element>.make(capacity: 1 << Self.groupShift)
             } else {
                 makeGroupUnique(groupIndex)
             }
             root.groups[groupIndex]!.withUnsafeMutablePointers { chunkCount, chunks in
                 precondition(chunkCount.pointee == chunk & Self.groupMask, "chunks fill in order")
-                (chunks + chunkCount.pointee).initialize(to: ArrayChunk<Element>.make())
+                (chunks + chunkCount.pointee).initialize(to: ArrayChunk<Element>.make(capacity: Self.chunkCapacity))
                 chunkCount.pointee += 1
             }
         } else {
