@@ -27,33 +27,108 @@ extension Ledger {
     /// these. Saved in snapshots.
     public var acceptedRequestCount: UInt64 { serial }
 
-    /// The whole state as bytes, decodable by ``init(snapshotBytes:)``.
+    /// The whole state as bytes, decodable by ``init(snapshotBytes:)``: the bytes that
+    /// ``writeSnapshot(bufferBytes:to:)`` hands over, in one array.
     ///
     /// Pure; O(state). Safe from any thread on a copy of the ledger: a `Ledger` is a value.
     public func snapshotBytes() -> [UInt8] {
         var writer = SnapshotWriter()
         writer.bytes.reserveCapacity(64 + accounts.count * 160 + grants.count * 96 + events.count * 128)
+        encodeSnapshot(into: &writer) { (_: inout SnapshotWriter) throws(Never) in }
+        return writer.bytes
+    }
+
+    /// Bytes ``writeSnapshot(bufferBytes:to:)`` gathers before handing them on: 1 MiB.
+    public static let snapshotBufferBytesDefault = 1 << 20
+
+    /// Streams the bytes of ``snapshotBytes()`` to `sink` in pieces, through one reusable
+    /// buffer: each piece is at least `bufferBytes` long (the last may be shorter) and at
+    /// most `bufferBytes` plus one record (an account, grant, event, id or refund; a
+    /// record's arrays are bounded by the request limits). The pieces in order are exactly
+    /// the bytes of ``snapshotBytes()``; a piece is valid only during the call.
+    ///
+    /// Why: a snapshot of a million accounts is hundreds of megabytes. Built as one array
+    /// on the snapshot thread, its allocation and page faults compete with the applying
+    /// thread's (README, "Snapshot stall and the ledger's storage"); streamed, the snapshot
+    /// thread touches one buffer again and again. A `sink` that throws stops the stream.
+    ///
+    /// Pure apart from `sink`. Safe from any thread on a copy of the ledger.
+    public func writeSnapshot<Failure: Error>(
+        bufferBytes: Int = snapshotBufferBytesDefault, to sink: (UnsafeRawBufferPointer) throws(Failure) -> Void
+    ) throws(Failure) {
+        precondition(bufferBytes >= 1, "a snapshot buffer holds at least one byte")
+        var writer = SnapshotWriter()
+        writer.flushBytes = bufferBytes
+        writer.bytes.reserveCapacity(bufferBytes + Self.snapshotBufferSlackBytes)
+        func flush(_ writer: inout SnapshotWriter) throws(Failure) {
+            let result = writer.bytes.withUnsafeBytes { (raw) -> Result<Void, Failure> in
+                do throws(Failure) {
+                    try sink(raw)
+                    return .success(())
+                } catch {
+                    return .failure(error)
+                }
+            }
+            try result.get()
+            writer.bytes.removeAll(keepingCapacity: true)
+        }
+        try encodeSnapshot(into: &writer, flush: flush)
+        if !writer.bytes.isEmpty { try flush(&writer) }
+    }
+
+    /// Room reserved past `bufferBytes` for the record that crosses it (a larger record
+    /// grows the buffer once).
+    static var snapshotBufferSlackBytes: Int { 64 << 10 }
+
+    /// Encodes the state into `writer`, calling `flush` after a record whenever the writer
+    /// holds `flushBytes` or more (`flush` empties it).
+    private func encodeSnapshot<Failure: Error>(
+        into writer: inout SnapshotWriter, flush: (inout SnapshotWriter) throws(Failure) -> Void
+    ) throws(Failure) {
+        func recordDone() throws(Failure) {
+            if writer.bytes.count >= writer.flushBytes { try flush(&writer) }
+        }
+        func strings(_ values: ChunkedArray<String>) throws(Failure) {
+            writer.count(values.count)
+            for value in values {
+                writer.string(value)
+                try recordDone()
+            }
+        }
         writer.u32(Self.snapshotFormatVersion)
         writer.i64(lastTime)
         writer.i64(lastDayIndex)
         writer.i64(lastMonthIndex)
         writer.u64(serial)
         writer.count(accounts.count)
-        for account in accounts { writer.account(account) }
+        for account in accounts {
+            writer.account(account)
+            try recordDone()
+        }
         writer.count(grants.count)
-        for grant in grants { writer.grant(grant) }
+        for grant in grants {
+            writer.grant(grant)
+            try recordDone()
+        }
         writer.count(events.count)
-        for event in events { writer.event(event) }
-        writer.strings(accountIDs.keys)
-        writer.strings(grantIDs.keys)
-        writer.strings(eventIDs.keys)
+        for event in events {
+            writer.event(event)
+            try recordDone()
+        }
+        try strings(accountIDs.keys)
+        try strings(grantIDs.keys)
+        try strings(eventIDs.keys)
         // In insertion order: restoring inserts them again in that order, the same table.
         writer.count(refunds.count)
-        for refund in refunds.values { writer.refund(refund) }
+        for refund in refunds.values {
+            writer.refund(refund)
+            try recordDone()
+        }
         writer.count(rateCard.versions.count)
         for version in rateCard.versions {
             writer.rates(version.request)
             writer.i64(version.effectiveAt)
+            try recordDone()
         }
         let due = deadlines.unordered.sorted()
         writer.count(due.count)
@@ -61,11 +136,14 @@ extension Ledger {
             writer.i64(deadline.time)
             writer.u8(deadline.kind.rawValue)
             writer.i32(deadline.index)
+            try recordDone()
         }
         let boundary = accountsAlertingAtBoundary.sorted()
         writer.count(boundary.count)
-        for index in boundary { writer.i32(index) }
-        return writer.bytes
+        for index in boundary {
+            writer.i32(index)
+            try recordDone()
+        }
     }
 
     /// Restores a ledger from ``snapshotBytes()``.
@@ -156,6 +234,8 @@ extension Ledger {
 /// Appends little-endian values to a byte array.
 struct SnapshotWriter {
     var bytes: [UInt8] = []
+    /// The size at which `encodeSnapshot` hands the bytes on (never, by default).
+    var flushBytes = Int.max
 
     mutating func u8(_ value: UInt8) { bytes.append(value) }
     mutating func bool(_ value: Bool) { bytes.append(value ? 1 : 0) }
@@ -170,10 +250,6 @@ struct SnapshotWriter {
     mutating func string(_ value: String) {
         count(value.utf8.count)
         bytes.append(contentsOf: value.utf8)
-    }
-    mutating func strings(_ values: some Collection<String>) {
-        count(values.count)
-        for value in values { string(value) }
     }
     mutating func integers(_ values: [Int64]) {
         count(values.count)

@@ -27,6 +27,9 @@ public struct DurableReplayOptions: Sendable {
     /// The applying thread hands its batch to the writer when the writer is idle, or when
     /// its payload reaches this many bytes.
     public var batchBytesMax = 1 << 20
+    /// The buffer a snapshot is serialized into and written from, reused for every piece
+    /// (`SnapshotStore.write`); small values are for tests (many writes per snapshot).
+    public var snapshotBufferBytes = Ledger.snapshotBufferBytesDefault
     /// Take a snapshot after the last line (when there are records since the last one).
     public var snapshotAtEnd = false
     /// Discard the directory's journal and snapshots first (a fresh start; other files stay).
@@ -169,7 +172,7 @@ public enum DurableReplay {
         if options.snapshotRecordInterval > 0 && recordsSinceSnapshot >= options.snapshotRecordInterval {
             _ = try SnapshotStore.write(
                 recovered.ledger, line: lastLine, trace: recovered.scan.trace, directory: directory,
-                fileSystem: fileSystem, beforePublishing: { () throws(JournalError) -> UInt64 in recovered.nextSequence })
+                fileSystem: fileSystem, bufferBytes: options.snapshotBufferBytes, beforePublishing: { () throws(JournalError) -> UInt64 in recovered.nextSequence })
             statistics.snapshotCount += 1
             recordsSinceSnapshot = 0
         }
@@ -340,11 +343,13 @@ struct Applier<FileSystem: JournalFileSystem> {
         snapshotCount += 1
         snapshotInFlight.value = true
         let (writer, directory, fileSystem) = (self.writer, self.directory, self.fileSystem)
+        let bufferBytes = options.snapshotBufferBytes
         let (inFlight, failure, duration, size) = (snapshotInFlight, snapshotFailure, snapshotNanosecondsMax, snapshotBytesMax)
         WriterThread {
             do {
                 let bytes = try SnapshotStore.write(
-                    copy, line: line, trace: trace, directory: directory, fileSystem: fileSystem
+                    copy, line: line, trace: trace, directory: directory, fileSystem: fileSystem,
+                    bufferBytes: bufferBytes
                 ) {
                     () throws(JournalError) -> UInt64 in
                     try writer.waitSynced(through: line)

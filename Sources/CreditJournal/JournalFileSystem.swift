@@ -58,6 +58,10 @@ public struct JournalError: Error, Hashable, CustomStringConvertible {
 public protocol JournalFile: AnyObject {
     /// Writes all of `bytes` at the end of what this handle wrote; throws on a short write.
     func write(_ bytes: UnsafeRawBufferPointer) throws(JournalError)
+    /// pwrite(2): writes all of `bytes` at byte `offset`, which is at most the size written
+    /// so far; later `write(_:)` calls continue where they would have. (A streamed snapshot
+    /// writes its header last, over the zeros it wrote first.)
+    func write(_ bytes: UnsafeRawBufferPointer, at offset: Int) throws(JournalError)
     /// fdatasync(2): the written bytes and the size are on disk when it returns.
     func sync() throws(JournalError)
     /// Cuts the file to `size` bytes and continues writing there.
@@ -128,6 +132,19 @@ public struct POSIXFileSystem: JournalFileSystem {
                     throw JournalError.io("write", path, errno)
                 }
                 precondition(result > 0, "write(2) of a non-empty buffer returns at least 1 byte")
+                written += result
+            }
+        }
+
+        public func write(_ bytes: UnsafeRawBufferPointer, at offset: Int) throws(JournalError) {
+            var written = 0
+            while written < bytes.count {
+                let result = pwrite(descriptor, bytes.baseAddress! + written, bytes.count - written, off_t(offset + written))
+                if result < 0 {
+                    if errno == EINTR { continue }
+                    throw JournalError.io("write", path, errno)
+                }
+                precondition(result > 0, "pwrite(2) of a non-empty buffer returns at least 1 byte")
                 written += result
             }
         }

@@ -15,7 +15,8 @@
 // Snapshot `snapshot-LLLLLLLLLLLLLLLLLLLL.snap` (L: the last trace line it covers):
 //   header (48 bytes): "CMSNAP02", u64 last line, u64 body bytes, u64 trace bytes,
 //   u32 CRC-32C of the body, u32 trace CRC, u32 CRC-32C of the 40 bytes before it, u32 zero;
-//   then the body: `Ledger.snapshotBytes()`.
+//   then the body: `Ledger.snapshotBytes()` (written streamed, the header last: see
+//   `SnapshotStore.write`).
 // Every integer is little-endian. A journal of `ConcurrentJournal` uses the same segments
 // with "lines" that are the records' tickets and a zero trace hash.
 
@@ -132,12 +133,20 @@ public enum JournalFormat {
 
     /// A snapshot file's header for `body`.
     public static func snapshotHeader(line: UInt64, body: [UInt8], trace: TraceHash = TraceHash()) -> [UInt8] {
+        snapshotHeader(line: line, bodyBytes: body.count, bodyCRC: CRC32C.checksum(body), trace: trace)
+    }
+
+    /// A snapshot file's header for a body of `bodyBytes` bytes whose CRC-32C is `bodyCRC`
+    /// (a streamed body: see `SnapshotStore.write`).
+    public static func snapshotHeader(line: UInt64, bodyBytes: Int, bodyCRC: UInt32, trace: TraceHash = TraceHash())
+        -> [UInt8]
+    {
         var bytes = snapshotMagic
         bytes.reserveCapacity(snapshotHeaderBytes)
         append(line, to: &bytes)
-        append(UInt64(body.count), to: &bytes)
+        append(UInt64(bodyBytes), to: &bytes)
         append(trace.byteCount, to: &bytes)
-        append(CRC32C.checksum(body), to: &bytes)
+        append(bodyCRC, to: &bytes)
         append(trace.crc, to: &bytes)
         append(CRC32C.checksum(bytes), to: &bytes)
         append(UInt32(0), to: &bytes)

@@ -217,17 +217,38 @@ public enum SnapshotStore {
     /// it has synced every line up to `line`). Then removes older snapshots and the segments
     /// with a sequence below `firstKeptSequence`. Safe from any thread; one at a time per
     /// directory. Returns the snapshot's size in bytes.
+    ///
+    /// The body is streamed (`Ledger.writeSnapshot`): serialized into one reusable buffer of
+    /// `bufferBytes`, written as it fills, its checksum computed as it goes; the header,
+    /// which holds the body's length and checksum, is written last over 48 zero bytes. The
+    /// file is the one `JournalFormat.snapshotFile` makes of `Ledger.snapshotBytes()`. A
+    /// failed write or sync removes the temporary file and publishes nothing: the previous
+    /// snapshot stays the newest.
     public static func write<FileSystem: JournalFileSystem>(
         _ ledger: Ledger, line: UInt64, trace: TraceHash, directory: String, fileSystem: FileSystem,
-        beforePublishing: () throws(JournalError) -> UInt64
+        bufferBytes: Int = Ledger.snapshotBufferBytesDefault, beforePublishing: () throws(JournalError) -> UInt64
     ) throws(JournalError) -> Int {
-        let body = ledger.snapshotBytes()
-        let header = JournalFormat.snapshotHeader(line: line, body: body, trace: trace)
         let temporary = directory + "/" + temporaryName
         let file = try fileSystem.create(temporary)
+        var bodyBytes = 0
         do {
-            try file.write(header)
-            try file.write(body)
+            try file.write([UInt8](repeating: 0, count: JournalFormat.snapshotHeaderBytes))
+            var crc: UInt32 = 0
+            try ledger.writeSnapshot(bufferBytes: bufferBytes) { (piece) throws(JournalError) in
+                crc = CRC32C.update(crc, piece)
+                bodyBytes += piece.count
+                try file.write(piece)
+            }
+            let header = JournalFormat.snapshotHeader(line: line, bodyBytes: bodyBytes, bodyCRC: crc, trace: trace)
+            let result = header.withUnsafeBytes { (raw) -> Result<Void, JournalError> in
+                do throws(JournalError) {
+                    try file.write(raw, at: 0)
+                    return .success(())
+                } catch {
+                    return .failure(error)
+                }
+            }
+            try result.get()
             try file.sync()
             file.close()
         } catch {
@@ -246,6 +267,6 @@ public enum SnapshotStore {
             }
         }
         try fileSystem.syncDirectory(directory)
-        return header.count + body.count
+        return JournalFormat.snapshotHeaderBytes + bodyBytes
     }
 }

@@ -19,11 +19,12 @@ import Testing
 
     func run<FS: JournalFileSystem>(
         _ directory: ScratchDirectory, fileSystem: FS, mode: DurabilityMode = .durable, snapshotEvery: Int = 1_000,
-        sink: OutputSink, log: (String) -> Void = { _ in }
+        snapshotBufferBytes: Int = Ledger.snapshotBufferBytesDefault, sink: OutputSink, log: (String) -> Void = { _ in }
     ) throws(JournalError) -> DurableReplayStatistics {
         var options = DurableReplayOptions()
         options.mode = mode
         options.snapshotRecordInterval = snapshotEvery
+        options.snapshotBufferBytes = snapshotBufferBytes
         // Small batches: many segment writes, so that every injected fault below lands in the run.
         options.batchBytesMax = 1024
         let descriptor = openTrace(directory.file("trace.jsonl"))
@@ -108,6 +109,74 @@ import Testing
         try faultThenResume("sync") {
             $0.failingErrno = EIO
             $0.failSync = true
+        }
+    }
+
+    /// A snapshot streamed through a small buffer (many writes) equals one written whole,
+    /// and the replay's output and final state are the same.
+    @Test func streamedSnapshotsThroughASmallBuffer() throws {
+        let directory = prepared("streamed")
+        defer { directory.remove() }
+        let plan = FaultyFileSystem.Plan()
+        let sink = OutputSink()
+        let statistics = try run(
+            directory, fileSystem: FaultyFileSystem(plan: plan), snapshotEvery: 1_000, snapshotBufferBytes: 512, sink: sink)
+        #expect(sink.bytes == Self.expected.output(from: 1))
+        #expect(statistics.snapshotCount >= 3)
+        #expect(plan.snapshotWriteCounts.count == statistics.snapshotCount)
+        #expect(plan.snapshotWriteCounts.allSatisfy { $0 > 20 }, "\(plan.snapshotWriteCounts) writes per snapshot")
+        // The newest snapshot file is byte for byte the one built from one array.
+        let data = ScratchDirectory(path: directory.file("data"))
+        let name = try #require(try POSIXFileSystem().list(data.path).last { $0.hasSuffix(".snap") })
+        let file = data.read(name)
+        let (line, body, trace) = try JournalFormat.decodeSnapshot(file, path: name)
+        let ledger = try Ledger(snapshotBytes: body)
+        #expect(JournalFormat.snapshotFile(line: line, body: ledger.snapshotBytes(), trace: trace) == file)
+        #expect(try recoveredState(directory).snapshotBytes() == Self.expected.finalLedger.snapshotBytes())
+    }
+
+    /// A failed write while a snapshot is streamed (the disk full, or a torn write, at the
+    /// first, an early, a middle or the header's write of the second snapshot): the run stops
+    /// with the error, the temporary file is gone, the first snapshot is still the newest and
+    /// valid, nothing acknowledged is lost, and a resumed run prints exactly the rest.
+    @Test(arguments: [(ENOSPC, 0), (EIO, 37)])
+    func snapshotWriteFailureKeepsThePreviousSnapshot(errno failingErrno: Int32, tornBytes: Int) throws {
+        // The writes of each snapshot file in a healthy run.
+        let healthyDirectory = prepared("snapcount")
+        defer { healthyDirectory.remove() }
+        let counting = FaultyFileSystem.Plan()
+        _ = try run(
+            healthyDirectory, fileSystem: FaultyFileSystem(plan: counting), snapshotBufferBytes: 512, sink: OutputSink())
+        let secondWrites = try #require(counting.snapshotWriteCounts.dropFirst().first)
+        for healthy in [0, 1, 5, secondWrites / 2, secondWrites] {
+            let directory = prepared("snapfail")
+            defer { directory.remove() }
+            let plan = FaultyFileSystem.Plan()
+            plan.failingSnapshot = 2
+            plan.snapshotHealthyWriteCount = healthy
+            plan.failingErrno = failingErrno
+            plan.tornBytes = tornBytes
+            let sink = OutputSink()
+            var failure: JournalError? = nil
+            do {
+                _ = try run(directory, fileSystem: FaultyFileSystem(plan: plan), snapshotBufferBytes: 512, sink: sink)
+            } catch { failure = error }
+            let failed = try #require(failure, "healthy \(healthy): the snapshot's failed write is reported")
+            #expect(failed.errno == failingErrno, "\(failed)")
+            let names = try POSIXFileSystem().list(directory.file("data"))
+            #expect(!names.contains(SnapshotStore.temporaryName), "healthy \(healthy): \(names)")
+            let snapshots = names.filter { $0.hasSuffix(".snap") }
+            #expect(snapshots.count == 1, "healthy \(healthy): \(names)")
+            // The first snapshot is intact: the scan checks its checksums.
+            let scan = try JournalRecovery.scan(directory: directory.file("data"), fileSystem: POSIXFileSystem()).scan
+            #expect(scan.snapshotName == snapshots.first)
+            let acknowledged = sink.bytes
+            let all = Self.expected.output(from: 1)
+            #expect(Array(all.prefix(acknowledged.count)) == acknowledged, "acknowledged output is a prefix")
+            let rest = OutputSink()
+            _ = try run(directory, fileSystem: POSIXFileSystem(), sink: rest)
+            #expect(acknowledged + rest.bytes == all, "healthy \(healthy): nothing lost, nothing twice")
+            #expect(try recoveredState(directory).snapshotBytes() == Self.expected.finalLedger.snapshotBytes())
         }
     }
 

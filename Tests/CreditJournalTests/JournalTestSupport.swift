@@ -93,6 +93,9 @@ final class OutputSink: @unchecked Sendable {
 /// The real file system with faults injected into segment writes and syncs: after
 /// `healthyWriteCount` writes to journal segments, the next write fails with `errno`,
 /// having written only `tornBytes` of its buffer (a torn write); or the next sync fails.
+/// Separately, in the `failingSnapshot`-th temporary snapshot file created (1-based), the
+/// write after `snapshotHealthyWriteCount` writes fails the same way (`tornBytes` written
+/// first); when that many writes were all there was, the header's positional write fails.
 struct FaultyFileSystem: JournalFileSystem {
     final class Plan: @unchecked Sendable {
         var healthyWriteCount = Int.max
@@ -102,6 +105,10 @@ struct FaultyFileSystem: JournalFileSystem {
         /// When set, a failed write does not let the journal cut it off again (a crash).
         var failTruncate = false
         var writeCount = 0
+        var failingSnapshot = Int.max
+        var snapshotHealthyWriteCount = Int.max
+        /// Sequential writes to each temporary snapshot file created, in order.
+        var snapshotWriteCounts: [Int] = []
     }
 
     let base = POSIXFileSystem()
@@ -111,12 +118,22 @@ struct FaultyFileSystem: JournalFileSystem {
         let base: POSIXFileSystem.File
         let plan: Plan
         let isSegment: Bool
-        init(base: POSIXFileSystem.File, plan: Plan, isSegment: Bool) {
+        let isSnapshot: Bool
+        init(base: POSIXFileSystem.File, plan: Plan, isSegment: Bool, isSnapshot: Bool) {
             self.base = base
             self.plan = plan
             self.isSegment = isSegment
+            self.isSnapshot = isSnapshot
         }
         func write(_ bytes: UnsafeRawBufferPointer) throws(JournalError) {
+            if isSnapshot {
+                plan.snapshotWriteCounts[plan.snapshotWriteCounts.count - 1] += 1
+                if failingSnapshot && plan.snapshotWriteCounts.last! > plan.snapshotHealthyWriteCount {
+                    let torn = min(plan.tornBytes, bytes.count)
+                    if torn > 0 { try base.write(UnsafeRawBufferPointer(rebasing: bytes[0..<torn])) }
+                    throw injected("write")
+                }
+            }
             if isSegment {
                 plan.writeCount += 1
                 if plan.writeCount > plan.healthyWriteCount && !plan.failSync {
@@ -127,6 +144,14 @@ struct FaultyFileSystem: JournalFileSystem {
             }
             try base.write(bytes)
         }
+        func write(_ bytes: UnsafeRawBufferPointer, at offset: Int) throws(JournalError) {
+            if isSnapshot && failingSnapshot && plan.snapshotWriteCounts.last! >= plan.snapshotHealthyWriteCount {
+                throw injected("pwrite")
+            }
+            try base.write(bytes, at: offset)
+        }
+        /// Whether this is the temporary snapshot file that faults.
+        var failingSnapshot: Bool { isSnapshot && plan.snapshotWriteCounts.count == plan.failingSnapshot }
         func sync() throws(JournalError) {
             if isSegment && plan.failSync && plan.writeCount > plan.healthyWriteCount { throw injected("fdatasync") }
             try base.sync()
@@ -148,10 +173,13 @@ struct FaultyFileSystem: JournalFileSystem {
         try base.read(path, at: offset, into: buffer)
     }
     func create(_ path: String) throws(JournalError) -> File {
-        File(base: try base.create(path), plan: plan, isSegment: path.hasSuffix(".log"))
+        if path.hasSuffix(".tmp") { plan.snapshotWriteCounts.append(0) }
+        return File(base: try base.create(path), plan: plan, isSegment: path.hasSuffix(".log"), isSnapshot: path.hasSuffix(".tmp"))
     }
     func openForAppend(_ path: String, size: Int) throws(JournalError) -> File {
-        File(base: try base.openForAppend(path, size: size), plan: plan, isSegment: path.hasSuffix(".log"))
+        File(
+            base: try base.openForAppend(path, size: size), plan: plan, isSegment: path.hasSuffix(".log"),
+            isSnapshot: path.hasSuffix(".tmp"))
     }
     func rename(_ from: String, to: String) throws(JournalError) { try base.rename(from, to: to) }
     func remove(_ path: String) throws(JournalError) { try base.remove(path) }

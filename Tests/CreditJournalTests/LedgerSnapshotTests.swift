@@ -48,6 +48,43 @@ import Testing
         #expect(try Ledger(snapshotBytes: bytes).snapshotBytes() == bytes)
     }
 
+    /// The streamed snapshot's pieces, in order, are the bytes of `snapshotBytes()`; every
+    /// piece but the last holds at least the buffer's size and at most one record more.
+    @Test(arguments: [1, 7, 512, 4_096, Ledger.snapshotBufferBytesDefault])
+    func streamedPiecesAreTheSnapshotBytes(bufferBytes: Int) {
+        let ledger = ExpectedTrace(seed: 21, lineCount: 3_000, accountCount: 40).finalLedger
+        let whole = ledger.snapshotBytes()
+        var pieces: [[UInt8]] = []
+        ledger.writeSnapshot(bufferBytes: bufferBytes) { (piece) throws(Never) in pieces.append(Array(piece)) }
+        #expect(pieces.flatMap { $0 } == whole)
+        #expect(pieces.count > whole.count / (bufferBytes + 4_096), "\(pieces.count) pieces of \(whole.count) bytes")
+        for piece in pieces.dropLast() {
+            #expect(piece.count >= bufferBytes)
+            #expect(piece.count <= bufferBytes + 4_096, "a piece is the buffer and at most one record")
+        }
+        #expect(pieces.last.map { !$0.isEmpty && $0.count <= bufferBytes + 4_096 } ?? false)
+    }
+
+    /// A sink that throws stops the stream: no piece is handed over after it.
+    @Test func aFailingSinkStopsTheStream() {
+        struct Full: Error {}
+        let ledger = ExpectedTrace(seed: 21, lineCount: 1_000, accountCount: 20).finalLedger
+        var calls = 0
+        #expect(throws: Full.self) {
+            try ledger.writeSnapshot(bufferBytes: 64) { (_) throws(Full) in
+                calls += 1
+                if calls == 3 { throw Full() }
+            }
+        }
+        #expect(calls == 3)
+    }
+
+    @Test func emptyLedgerStreamsInOnePiece() {
+        var pieces: [[UInt8]] = []
+        Ledger().writeSnapshot(bufferBytes: 1 << 20) { (piece) throws(Never) in pieces.append(Array(piece)) }
+        #expect(pieces == [Ledger().snapshotBytes()])
+    }
+
     @Test func truncatedSnapshotIsRefused() {
         let bytes = ExpectedTrace(seed: 4, lineCount: 500, accountCount: 10).finalLedger.snapshotBytes()
         for cut in stride(from: 0, to: bytes.count, by: max(1, bytes.count / 50)) {
