@@ -63,6 +63,39 @@ import Testing
         #expect(table[10] == 2 && table[4_000] == 3 && table[0] == 1)
     }
 
+    /// Copies of roots and groups (whose references are fetched before they are retained,
+    /// `touchObjects`) keep every element alive exactly as long as an array holds it: after
+    /// writes to every group of a copy (roots with empty slots, a partly filled last group)
+    /// and then both arrays gone, every element is freed once.
+    @Test func copiedRootsAndGroupsRetainAndReleaseEveryElement() {
+        final class Tracked {
+            let value: Int
+            init(_ value: Int) { self.value = value }
+        }
+        let count = ChunkedArray<Tracked>.chunkCapacity << ChunkedArray<Tracked>.groupShift * 2 + 3
+        var watched: [Int: Tracked] = [:]
+        weak var first: Tracked?
+        weak var replaced: Tracked?
+        do {
+            var original = ChunkedArray<Tracked>()
+            for value in 0..<count { original.append(Tracked(value)) }
+            first = original[0]
+            replaced = original[count - 1]
+            let copy = original
+            for index in stride(from: 0, to: count, by: ChunkedArray<Tracked>.chunkCapacity << ChunkedArray<Tracked>.groupShift) {
+                original[index] = Tracked(-index)
+            }
+            original[count - 1] = Tracked(-1)
+            #expect(copy[0].value == 0 && copy[count - 1].value == count - 1, "the copy keeps its elements")
+            #expect(original[0].value == 0 && original[count - 1].value == -1)
+            watched[1] = copy[1]
+            #expect(replaced != nil, "held by the copy")
+        }
+        #expect(first == nil, "freed once both arrays are gone")
+        #expect(replaced == nil)
+        #expect(watched[1]?.value == 1, "an element still referenced elsewhere stays alive")
+    }
+
     @Test func copiesOfCopiesStayIndependent() {
         var first = ChunkedArray<Int>(repeating: 0, count: 3_000)
         var second = first
