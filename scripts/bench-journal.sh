@@ -9,6 +9,11 @@
 #     snapshot, (c) the raw replay rate of journal records (records/s of the journal part).
 # Usage: scripts/bench-journal.sh [LINES (1000000)] [RUNS (3)] [RECORDS (10000000)]
 # SNAPSHOT_EVERY: the snapshot interval N of the recovery figures (default: replay's, 1000000).
+# STALL_SNAPSHOT_EVERY: the interval of section 2 (default 1000000). With 1000000, the second
+#   copy comes 2 lines before the trace's first reserve (line 2,010,022), which counts among
+#   "the 1,000 lines after a copy": measured 450-490 us CPU, most of it copying the roots of
+#   the then nearly empty event and deadline tables (first-use costs, not copy work);
+#   900000 keeps every copy away from the first reserve.
 # BENCH_SKIP_THROUGHPUT=1 / BENCH_SKIP_SNAPSHOT=1 skip sections 1 and 2.
 # CREDITMETER_BINARY selects the binary (default: a release build of this package);
 # BENCH_DIR the scratch directory (default /tmp; it needs ~3 GB for 10M records).
@@ -49,10 +54,11 @@ grep journal "$work/buffered.stats"
 fi
 
 if [[ -z "${BENCH_SKIP_SNAPSHOT:-}" ]]; then
-echo "== snapshots of 1,000,000 accounts (4,000,000 lines, a snapshot every 1,000,000 records)"
+stall_every=${STALL_SNAPSHOT_EVERY:-1000000}
+echo "== snapshots of 1,000,000 accounts (4,000,000 lines, a snapshot every $stall_every records)"
 "$bin" generate --seed 7 --lines 4000000 --accounts 1000000 >"$work/big.jsonl"
 rm -rf "$work/s"
-"$bin" replay --data-dir "$work/s" --snapshot-every 1000000 --stats "$work/big.jsonl" >/dev/null 2>"$work/snap.stats"
+"$bin" replay --data-dir "$work/s" --snapshot-every "$stall_every" --stats "$work/big.jsonl" >/dev/null 2>"$work/snap.stats"
 cat "$work/snap.stats"
 fi
 
