@@ -58,6 +58,10 @@ public struct SnapshotReport: Sendable, Hashable {
     public var ticket: UInt64
     /// How long appliers were blocked: every stripe held, the shards settled and copied.
     public var stallNanoseconds: UInt64
+    /// Of the stall: the wall time to take every stripe, and the snapshotting thread's CPU
+    /// time (the rest of the wall time is waiting for stripes and being preempted).
+    public var stripesNanoseconds: UInt64
+    public var stallCPUNanoseconds: UInt64
     /// Encoding the captured state, then writing, syncing and publishing the file (the wait
     /// for the journal's durability included) and removing what it covers.
     public var encodeNanoseconds: UInt64
@@ -149,17 +153,21 @@ extension DurableEngine {
     private func takeSnapshot() throws -> SnapshotReport {
         // Settled now, the queues hold only what arrives until the stripes are held.
         engine.settle()
+        let cpuStart = threadCPUNanoseconds()
         let start = monotonicNanoseconds()
         for lock in stripes { lock.lock() }
+        let stripesHeld = monotonicNanoseconds()
         let ticket = journal.markSnapshotPoint()
         let captured = engine.captureSnapshot()
         for lock in stripes.reversed() { lock.unlock() }
         let captureEnd = monotonicNanoseconds()
+        let cpu = threadCPUNanoseconds() - cpuStart
         let bytes = captured.encoded()
         let encodeEnd = monotonicNanoseconds()
         let size = try journal.storeSnapshot(bytes, through: ticket)
         return SnapshotReport(
-            ticket: ticket, stallNanoseconds: captureEnd - start, encodeNanoseconds: encodeEnd - captureEnd,
+            ticket: ticket, stallNanoseconds: captureEnd - start, stripesNanoseconds: stripesHeld - start,
+            stallCPUNanoseconds: cpu, encodeNanoseconds: encodeEnd - captureEnd,
             writeNanoseconds: monotonicNanoseconds() - encodeEnd, bytes: size)
     }
 
@@ -190,6 +198,13 @@ extension DurableEngine {
             }
         }.start()
     }
+}
+
+/// The calling thread's CPU time, in nanoseconds.
+func threadCPUNanoseconds() -> UInt64 {
+    var now = timespec()
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now)
+    return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
 }
 
 /// Wake-ups of a snapshot thread, and its stop. Safe from any thread.

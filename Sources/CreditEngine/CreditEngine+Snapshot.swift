@@ -353,6 +353,8 @@ struct EngineSnapshotWriter {
 struct EngineSnapshotReader {
     /// The longest id the engine keeps: ids longer than this are damage.
     static let idBytesMax = 1 << 20
+    /// The largest count or slot: 2^40 (no table of the engine comes near; larger is damage).
+    static let countMax = 1 << 40
 
     let bytes: [UInt8]
     var offset = 0
@@ -380,10 +382,10 @@ struct EngineSnapshotReader {
         return (0..<8).reduce(UInt64(0)) { $0 | UInt64(bytes[start + $1]) << (8 * $1) }
     }
     mutating func i64() throws(EngineSnapshotError) -> Int64 { Int64(bitPattern: try u64()) }
-    /// A count or slot: at most 2^40 (no table of the engine comes near).
+    /// A count or slot: at most `countMax`.
     mutating func count() throws(EngineSnapshotError) -> Int {
         let value = try u64()
-        guard value <= 1 << 40 else { throw error("count \(value)") }
+        guard value <= UInt64(Self.countMax) else { throw error("count \(value)") }
         return Int(value)
     }
     mutating func string() throws(EngineSnapshotError) -> String {

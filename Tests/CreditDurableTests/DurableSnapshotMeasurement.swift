@@ -55,16 +55,20 @@ import Testing
         let longestNanoseconds = Atomic<UInt64>(0)
         let over100Microseconds = Atomic<Int>(0)
         let reports = Mutex<[SnapshotReport]>([])
-        DispatchQueue.concurrentPerform(iterations: 3) { thread in
-            if thread == 2 {
-                let end = Date().addingTimeInterval(seconds)
-                while Date() < end {
-                    usleep(250_000)
-                    if let report = try? durable.snapshot() { reports.withLock { $0.append(report) } }
-                }
-                stop.store(true, ordering: .releasing)
-                return
+        // The snapshots on a thread of their own: `concurrentPerform` may run its iterations
+        // one after another, and the workers stop only when the snapshots are done.
+        let snapshotsDone = DispatchSemaphore(value: 0)
+        Thread {
+            let end = Date().addingTimeInterval(seconds)
+            while Date() < end {
+                usleep(250_000)
+                if let report = try? durable.snapshot() { reports.withLock { $0.append(report) } }
             }
+            stop.store(true, ordering: .releasing)
+            snapshotsDone.signal()
+        }.start()
+        defer { snapshotsDone.wait() }
+        DispatchQueue.concurrentPerform(iterations: 2) { thread in
             var random = SeededRandom(seed: UInt64(thread) + 1)
             var alerts: [Alert] = []
             var open: [String] = []
@@ -100,7 +104,7 @@ import Testing
                 + "longest operation \(longestNanoseconds.load(ordering: .relaxed) / 1_000) µs, \(over100Microseconds.load(ordering: .relaxed)) over 100 µs")
         print(
             "stall: max \(statistics.stallNanosecondsMax / 1_000) µs, median \(statistics.stallNanosecondsMedian / 1_000) µs; "
-                + "all: \(taken.map { $0.stallNanoseconds / 1_000 }) µs")
+                + "each (wall, of it taking the stripes, CPU) µs: \(taken.map { "\($0.stallNanoseconds / 1_000)/\($0.stripesNanoseconds / 1_000)/\($0.stallCPUNanoseconds / 1_000)" })")
         if let newest = taken.last {
             print(
                 "snapshot: \(newest.bytes) bytes; encode \(milliseconds(newest.encodeNanoseconds)), write+sync+publish \(milliseconds(newest.writeNanoseconds)); "

@@ -245,6 +245,18 @@ import Testing
         #expect(throws: EngineSnapshotError.self) {
             try CreditEngine.restored(from: bytes + [0], configuration: DurableEngineTests.configuration())
         }
+        // Counts past `countMax` and ids past `idBytesMax` are damage, not allocations.
+        var huge = EngineSnapshotWriter()
+        huge.u32(EngineSnapshot.formatVersion)
+        huge.u64(UInt64(EngineSnapshotReader.countMax) + 1)
+        let countError = try #require(throws: EngineSnapshotError.self) {
+            try CreditEngine.restored(from: huge.bytes, configuration: DurableEngineTests.configuration())
+        }
+        #expect(countError.offset == 12 && countError.message.hasPrefix("count"))
+        var reader = EngineSnapshotReader(bytes: { var w = EngineSnapshotWriter(); w.count(EngineSnapshotReader.idBytesMax + 1); return w.bytes + [UInt8](repeating: 97, count: EngineSnapshotReader.idBytesMax + 1) }())
+        #expect(throws: EngineSnapshotError.self) { try reader.string() }
+        var fits = EngineSnapshotReader(bytes: { var w = EngineSnapshotWriter(); w.string(String(repeating: "a", count: EngineSnapshotReader.idBytesMax)); return w.bytes }())
+        #expect(try fits.string().utf8.count == EngineSnapshotReader.idBytesMax)
     }
 
     /// On disk: the policy's snapshots during the traffic and one at the end; the segments
@@ -354,6 +366,7 @@ import Testing
             (good.enumerated().map { $0.offset == good.count / 2 ? $0.element ^ 0x10 : $0.element }, EngineSnapshotFile.headerBytes),
             (good.enumerated().map { $0.offset == 17 ? $0.element ^ 0x01 : $0.element }, 36),
             (Array(good.dropLast(5)), 24),
+            (Self.withBodyLength(EngineSnapshotFile.bodyBytesMax + 1, good), 24),
         ]
         for damage in damages {
             try Data(damage.bytes).write(to: URL(fileURLWithPath: path))
@@ -364,6 +377,15 @@ import Testing
                 #expect(error.description.hasPrefix(path + ": bad engine snapshot at byte \(damage.offset):"), "\(error)")
             }
         }
+    }
+
+    /// A snapshot file whose header says `length` body bytes, with a valid header checksum.
+    static func withBodyLength(_ length: UInt64, _ file: [UInt8]) -> [UInt8] {
+        var bytes = file
+        for index in 0..<8 { bytes[24 + index] = UInt8(truncatingIfNeeded: length >> (8 * UInt64(index))) }
+        let crc = CRC32C.checksum(Array(bytes[0..<36]))
+        for index in 0..<4 { bytes[36 + index] = UInt8(truncatingIfNeeded: crc >> (8 * UInt32(index))) }
+        return bytes
     }
 
     /// The journal's segment cut: records appended before `startSegmentAfterLastAppend` end
