@@ -110,6 +110,16 @@ import Testing
                 "snapshot: \(newest.bytes) bytes; encode \(milliseconds(newest.encodeNanoseconds)), write+sync+publish \(milliseconds(newest.writeNanoseconds)); "
                     + "encode all: \(taken.map { milliseconds($0.encodeNanoseconds) })")
         }
+        // The capture alone on the quiet engine (queues settled), five times.
+        var quiet: [String] = []
+        for _ in 0..<5 {
+            live.settle()
+            let (wall, cpu) = (monotonicNanoseconds(), threadCPUNanoseconds())
+            let captured = live.captureSnapshot()
+            quiet.append("\((monotonicNanoseconds() - wall) / 1_000)/\((threadCPUNanoseconds() - cpu) / 1_000)")
+            #expect(captured.accountCount == accounts)
+        }
+        print("capture alone on the quiet engine (wall/CPU µs): \(quiet)")
         let withSnapshot = try FileEngineJournal.recover(directory: directory, configuration: configuration, clock: clock)
         print(
             "recovery with the snapshot: \(milliseconds(withSnapshot.snapshotNanoseconds)) snapshot + "
