@@ -24,6 +24,11 @@
 //
 // The cost, against the in-memory engine: one uncontended mutex, one record encoding and
 // one append under the journal's lock per change, and the wait for the group commit.
+//
+// Snapshots (DurableEngine+Snapshot.swift): holding every stripe, no change is between its
+// apply and its append, so the engine's state is exactly that of the records through the
+// journal's last ticket; a snapshot captured then covers that ticket, and recovery is the
+// snapshot plus the records after it.
 
 import CreditCore
 import CreditEngine
@@ -43,6 +48,22 @@ public protocol EngineJournal: AnyObject, Sendable {
     var lastTicket: UInt64 { get }
     /// Makes everything appended durable and stops; later appends throw.
     func close() throws
+    /// Returns the last append's ticket and ends the journal's current run of records there
+    /// (a file journal starts a new segment with the next record). Called while no append
+    /// runs, for a snapshot covering exactly that ticket.
+    func markSnapshotPoint() -> UInt64
+    /// Stores an engine snapshot (`EngineSnapshot.encoded()`) covering every record through
+    /// `ticket`, published only once those records are durable, then drops the records it
+    /// covers; returns the bytes stored. Throws when it cannot: the records stay.
+    func storeSnapshot(_ bytes: [UInt8], through ticket: UInt64) throws -> Int
+}
+
+extension EngineJournal {
+    public func markSnapshotPoint() -> UInt64 { lastTicket }
+
+    public func storeSnapshot(_ bytes: [UInt8], through ticket: UInt64) throws -> Int {
+        throw DurableEngineError("this journal (\(type(of: self))) does not store snapshots")
+    }
 }
 
 /// A `CreditEngine` whose changes are journalled (see the file's opening paragraph).
@@ -63,13 +84,35 @@ public final class DurableEngine: @unchecked Sendable {
     /// The latest time a request was applied at, or that the clock gave (see `apply`).
     let lastTime = Atomic<Milliseconds>(0)
 
+    /// When snapshots are taken, and their bookkeeping (DurableEngine+Snapshot.swift).
+    public let snapshotPolicy: SnapshotPolicy
+    /// One snapshot at a time: held from the capture to the end of the write.
+    let snapshotMutex = PthreadMutex()
+    let snapshotRecord = Locked(SnapshotRecord())
+    /// The ticket whose append wakes the snapshot thread (`UInt64.max`: none pending).
+    let snapshotDueTicket = Atomic<UInt64>(UInt64.max)
+    /// The snapshot thread's wake-ups; nil when snapshots are only taken by `snapshot()`.
+    let snapshotSignal: SnapshotSignal?
+
     /// A durable engine over `engine` (empty, or recovered by `recover`) and `journal`.
-    public init(engine: CreditEngine, journal: any EngineJournal, clock: any EngineClock = SystemClock()) {
+    /// With an automatic `snapshots` policy, a snapshot thread starts; `close` stops it.
+    public init(
+        engine: CreditEngine, journal: any EngineJournal, clock: any EngineClock = SystemClock(),
+        snapshots: SnapshotPolicy = .manual
+    ) {
         self.engine = engine
         self.journal = journal
         self.clock = clock
         stripes = (0..<Self.stripeCount).map { _ in PthreadMutex() }
         eventBuckets = (0..<Self.eventBucketCount).map { _ in Locked([:]) }
+        snapshotPolicy = snapshots
+        snapshotSignal = snapshots.recordsBetweenSnapshots == nil ? nil : SnapshotSignal()
+        startSnapshotThread()
+    }
+
+    deinit {
+        // Never waits: the last reference may be the snapshot thread's own.
+        snapshotSignal?.stop(waiting: false)
     }
 
     /// Applies a request at the clock's time (never before the last request's).
@@ -123,9 +166,13 @@ public final class DurableEngine: @unchecked Sendable {
     /// Returns once every change up to `ticket` is durable; throws if the journal failed.
     public func waitDurable(through ticket: UInt64) throws { try journal.waitDurable(through: ticket) }
 
-    /// Makes every journalled change durable and closes the journal; the engine takes no
-    /// more changes after this (they would throw).
-    public func close() throws { try journal.close() }
+    /// Stops the snapshot thread (after the snapshot it is writing, if any), makes every
+    /// journalled change durable and closes the journal; the engine takes no more changes
+    /// after this (they would throw).
+    public func close() throws {
+        snapshotSignal?.stop(waiting: true)
+        try journal.close()
+    }
 
     // MARK: - Stripes
 
@@ -204,7 +251,9 @@ public final class DurableEngine: @unchecked Sendable {
         guard case .success = response.result, !response.duplicate, request.changesState else {
             return (response, journal.lastTicket)
         }
-        return (response, try journal.append(request, at: t))
+        let ticket = try journal.append(request, at: t)
+        if ticket >= snapshotDueTicket.load(ordering: .relaxed) { requestScheduledSnapshot() }
+        return (response, ticket)
     }
 
     // MARK: - Recovery
@@ -243,8 +292,13 @@ extension Request {
     }
 }
 
-/// Recovery found a record that does not replay as it did.
+/// Recovery found a record that does not replay as it did, or a damaged snapshot file; or a
+/// snapshot policy is out of range.
 public struct DurableEngineError: Error, CustomStringConvertible {
     public var description: String
     init(_ description: String) { self.description = description }
+    /// A damaged file: names it and the byte offset.
+    init(path: String, offset: Int, _ message: String) {
+        description = "\(path): bad engine snapshot at byte \(offset): \(message)"
+    }
 }

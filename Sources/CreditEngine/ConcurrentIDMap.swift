@@ -106,4 +106,50 @@ final class ConcurrentIDMap: @unchecked Sendable {
 
     /// The key at `index`. Only for indices returned by this map.
     func key(at index: Int) -> String { keys[index] }
+
+    // MARK: - Snapshots (CreditEngine+Snapshot.swift)
+
+    /// How many indices were handed out (used or left as holes), at most `capacity`. Safe
+    /// from any thread; a snapshot reads it while no insert runs.
+    var handedOutCount: Int { min(nextIndex.load(ordering: .acquiring), capacity) }
+
+    /// Calls `body` with every published key and its index, in slot order (not index order).
+    /// Safe from any thread, during inserts too: a key inserted meanwhile may or may not be
+    /// seen; one published before the call is seen.
+    func forEachEntry(_ body: (String, Int) -> Void) {
+        for slot in 0...slotMask {
+            // Acquiring: pairs with the publishing exchange, so the key's string is visible.
+            let entry = slots[slot].load(ordering: .acquiring)
+            if entry == 0 { continue }
+            let index = Int(entry & 0xFFFF_FFFF) - 1
+            body(keys[index], index)
+        }
+    }
+
+    /// Starts filling a new map from a snapshot: the next insert will get index
+    /// `handedOutCount`; indices below it without a restored entry stay unused (holes, as a
+    /// failed race leaves). Then `restoreEntry` for each entry. Only on a new map, before it
+    /// is shared (publishing the engine that owns it orders these writes before any reader).
+    func beginRestore(handedOutCount: Int) {
+        precondition(nextIndex.load(ordering: .relaxed) == 0, "restore fills a new map only")
+        precondition(handedOutCount >= 0 && handedOutCount <= capacity, "handed-out count within capacity")
+        // Every index below the handed-out count holds a string: deinit releases them all.
+        keys.initialize(repeating: "", count: handedOutCount)
+        nextIndex.store(handedOutCount, ordering: .relaxed)
+    }
+
+    /// Puts `key` at `index` (below the handed-out count); false, changing nothing, when the
+    /// key is already there or the index taken (a damaged snapshot). After `beginRestore`,
+    /// before the map is shared.
+    func restoreEntry(_ key: String, at index: Int) -> Bool {
+        guard index >= 0, index < nextIndex.load(ordering: .relaxed), keys[index].isEmpty, !key.isEmpty,
+            find(key) == nil
+        else { return false }
+        keys[index] = key
+        let hash = key.hashValue
+        var slot = hash & slotMask
+        while slots[slot].load(ordering: .relaxed) != 0 { slot = (slot + 1) & slotMask }
+        slots[slot].store(Self.tag(hash) | UInt64(index + 1), ordering: .relaxed)
+        return true
+    }
 }

@@ -70,8 +70,24 @@ public final class CreditEngine: @unchecked Sendable {
     }
 
     struct Registry {
-        var grantShard: [String: Int] = [:]
-        var refundShard: [String: Int] = [:]
+        var grantShard = RegistryMap()
+        var refundShard = RegistryMap()
+    }
+
+    /// Ids (of grants, or of refunds) → the shard that holds them, in buckets by the id's
+    /// hash: a copy (a snapshot's, `captureSnapshot`) costs `bucketCount` references, and
+    /// the first write to a bucket after it copies that bucket only, not every id.
+    struct RegistryMap {
+        /// Buckets: a power of two.
+        static let bucketCount = 256
+        private(set) var buckets = [[String: Int]](repeating: [:], count: bucketCount)
+
+        subscript(id: String) -> Int? {
+            get { buckets[id.hashValue & (Self.bucketCount - 1)][id] }
+            set { buckets[id.hashValue & (Self.bucketCount - 1)][id] = newValue }
+        }
+
+        var count: Int { buckets.reduce(0) { $0 + $1.count } }
     }
 
     /// An engine with the given limits and clock.

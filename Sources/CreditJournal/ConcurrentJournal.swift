@@ -8,6 +8,13 @@
 // On disk it uses the segments of `JournalFormat` with the tickets in place of trace lines
 // (a batch covers tickets first...last, every ticket has a record) and a zero trace hash;
 // `forEachRecord` reads them back, and `init` resumes after the last durable ticket.
+//
+// Snapshots are the caller's (the durable engine writes its own files beside the segments):
+// a snapshot covering every ticket through T makes those records unnecessary. The journal
+// reads and resumes after such a T (`coveredThrough`), starts a new segment exactly after
+// the last record appended when asked (`startSegmentAfterLastAppend`, so that the records
+// after T begin a segment), and removes the segments that hold only tickets up to T
+// (`removeSegments(through:)`).
 
 #if canImport(Darwin)
     import Darwin
@@ -47,7 +54,14 @@ public final class ConcurrentJournal<FileSystem: JournalFileSystem>: @unchecked 
     private var closing = false
     private var stopped = false
     private var statistics = JournalWriterStatistics()
+    /// Set by `startSegmentAfterLastAppend`: the records appended before it (tickets through
+    /// `ticket`, the first `pendingBytes` bytes of `pending`) end the current segment.
+    private var segmentCut: (ticket: UInt64, pendingBytes: Int)? = nil
+    /// Segments the writer no longer appends to, with the last ticket each holds (0: none).
+    private var finishedSegments: [(name: String, lastTicket: UInt64)] = []
     // Writer thread only:
+    /// The last ticket written to the current segment (0: none yet).
+    private var segmentLastTicket: UInt64 = 0
     private var spare: [UInt8] = []
     private var file: FileSystem.File
     private var segmentBytes: Int
@@ -58,13 +72,20 @@ public final class ConcurrentJournal<FileSystem: JournalFileSystem>: @unchecked 
 
     /// Opens `directory` (created if absent): checks every record there (a torn tail of the
     /// last segment is cut off, other damage throws), and starts a writer thread appending
-    /// after the last ticket in a new segment. Throws on I/O failure or damage.
-    public init(directory: String, fileSystem: FileSystem, mode: DurabilityMode) throws(JournalError) {
+    /// after the last ticket in a new segment. With `coveredThrough` T (the ticket a snapshot
+    /// of the caller's covers), records up to T may be gone, the ones after must follow on
+    /// from T + 1, and the next ticket is after both. Throws on I/O failure or damage.
+    public init(directory: String, fileSystem: FileSystem, mode: DurabilityMode, coveredThrough: UInt64 = 0)
+        throws(JournalError)
+    {
         self.directory = directory
         self.fileSystem = fileSystem
         self.mode = mode
         try fileSystem.makeDirectory(directory)
-        let recovered = try Self.read(directory: directory, fileSystem: fileSystem, repair: true) { _, _ throws(JournalError) in }
+        let recovered = try Self.read(
+            directory: directory, fileSystem: fileSystem, repair: true, after: coveredThrough
+        ) { _, _ throws(JournalError) in }
+        finishedSegments = recovered.segments
         nextTicket = recovered.lastTicket + 1
         pendingFirst = nextTicket
         acknowledgedThrough = recovered.lastTicket
@@ -78,27 +99,103 @@ public final class ConcurrentJournal<FileSystem: JournalFileSystem>: @unchecked 
         WriterThread { [self] in run() }.start()
     }
 
-    /// Calls `body` with every record in `directory`, in ticket order; returns the last ticket.
+    /// Calls `body` with every record in `directory` after ticket `after` (those a snapshot
+    /// of the caller's covers may be gone), in ticket order; returns the last ticket (at
+    /// least `after`). Throws for damage, and for a gap: the records must follow on from
+    /// `after` + 1.
     public static func forEachRecord(
-        directory: String, fileSystem: FileSystem, _ body: (JournalTicket, UnsafeRawBufferPointer) throws(JournalError) -> Void
+        directory: String, fileSystem: FileSystem, after: UInt64 = 0,
+        _ body: (JournalTicket, UnsafeRawBufferPointer) throws(JournalError) -> Void
     ) throws(JournalError) -> JournalTicket {
-        JournalTicket(sequence: try read(directory: directory, fileSystem: fileSystem, repair: false, body).lastTicket)
+        JournalTicket(sequence: try read(directory: directory, fileSystem: fileSystem, repair: false, after: after, body).lastTicket)
     }
 
+    /// Reads every segment in sequence order, handing the records after `covered` to `body`;
+    /// returns the last ticket (at least `covered`), the next segment sequence, and each
+    /// segment left with the last ticket it holds.
     static func read(
-        directory: String, fileSystem: FileSystem, repair: Bool,
+        directory: String, fileSystem: FileSystem, repair: Bool, after covered: UInt64,
         _ body: (JournalTicket, UnsafeRawBufferPointer) throws(JournalError) -> Void
-    ) throws(JournalError) -> (lastTicket: UInt64, nextSequence: UInt64) {
-        let scan = try JournalRecovery.walk(directory: directory, fileSystem: fileSystem, keepBatches: false) {
-            name, _ throws(JournalError) in
+    ) throws(JournalError) -> (lastTicket: UInt64, nextSequence: UInt64, segments: [(name: String, lastTicket: UInt64)]) {
+        let names = try fileSystem.list(directory)
+        if let name = names.first(where: { JournalFormat.snapshotLine($0) != nil }) {
             throw .corrupt(directory + "/" + name, offset: 0, "a concurrent journal has no snapshots")
-        } record: { _, _, ticket, bytes throws(JournalError) in
-            try body(JournalTicket(sequence: ticket), bytes)
+        }
+        let segmentNames = names.compactMap { name in JournalFormat.segmentSequence(name).map { (name, $0) } }
+            .sorted { $0.1 < $1.1 }
+        var scan = JournalDirectoryScan()
+        var lastTicket = covered
+        var segments: [(name: String, lastTicket: UInt64)] = []
+        for (position, (name, sequence)) in segmentNames.enumerated() {
+            let path = directory + "/" + name
+            var segmentLast: UInt64 = 0
+            let segment = try JournalSegmentReader.read(
+                path, fileSystem: fileSystem, isLast: position == segmentNames.count - 1, keepBatches: false
+            ) { batch throws(JournalError) in
+                segmentLast = batch.lastLine
+                if batch.lastLine <= covered { return }
+                // The first batch after the covered tickets may begin inside them.
+                let expected = lastTicket + 1
+                guard lastTicket == covered ? batch.firstLine <= expected : batch.firstLine == expected else {
+                    throw .corrupt(
+                        path, offset: batch.offset,
+                        "batch covers tickets \(batch.firstLine)...\(batch.lastLine), expected to start at \(expected)")
+                }
+                try batch.forEachRecord { ticket, bytes throws(JournalError) in
+                    if ticket > covered { try body(JournalTicket(sequence: ticket), bytes) }
+                }
+                lastTicket = batch.lastLine
+            }
+            guard segment.validBytes == 0 || segment.sequence == sequence else {
+                throw .corrupt(path, offset: 8, "segment sequence \(segment.sequence) differs from its name")
+            }
+            scan.segments.append((name, segment))
+            // Repair removes a last segment without a valid header.
+            if !(repair && segment.validBytes == 0 && position == segmentNames.count - 1) {
+                segments.append((name, segmentLast))
+            }
         }
         if repair { try JournalRecovery.repair(scan, directory: directory, fileSystem: fileSystem) }
-        let lastSequence = scan.segments.compactMap { JournalFormat.segmentSequence($0.name) }.max() ?? 0
-        return (scan.lastLine, lastSequence + 1)
+        let lastSequence = segmentNames.last?.1 ?? 0
+        return (lastTicket, lastSequence + 1, segments)
     }
+
+    /// Ends the current segment after the last record appended so far: the next record
+    /// appended starts a new segment (unless the current one holds none). Returns the last
+    /// ticket appended. For a caller that has stopped its appends to take a snapshot covering
+    /// exactly that ticket. Safe from any thread.
+    public func startSegmentAfterLastAppend() -> JournalTicket {
+        lock.withLock {
+            let last = nextTicket - 1
+            segmentCut = (last, pending.count)
+            return JournalTicket(sequence: last)
+        }
+    }
+
+    /// Removes the segments the writer is done with that hold only tickets up to `ticket`
+    /// (or none), then syncs the directory; returns how many. For a caller whose snapshot,
+    /// published durably, covers every ticket through `ticket`. Safe from any thread.
+    public func removeSegments(through ticket: JournalTicket) throws(JournalError) -> Int {
+        var removable = lock.withLock { () -> [(name: String, lastTicket: UInt64)] in
+            let covered = finishedSegments.filter { $0.lastTicket <= ticket.sequence }
+            finishedSegments.removeAll { $0.lastTicket <= ticket.sequence }
+            return covered
+        }
+        let count = removable.count
+        while let segment = removable.first {
+            do { try fileSystem.remove(directory + "/" + segment.name) } catch {
+                // Kept for the next call: a later snapshot covers it too.
+                lock.withLock { finishedSegments.insert(contentsOf: removable, at: 0) }
+                throw error
+            }
+            removable.removeFirst()
+        }
+        if count > 0 { try fileSystem.syncDirectory(directory) }
+        return count
+    }
+
+    /// Names of the segments the writer is done with and has not removed. Safe from any thread.
+    public var finishedSegmentNames: [String] { lock.withLock { finishedSegments.map(\.name) } }
 
     /// Appends a copy of `bytes` (at most `JournalFormat.recordBytesMax`) and returns its
     /// ticket; waits while `pendingBytesMax` bytes are pending. Throws, appending nothing,
@@ -154,21 +251,37 @@ public final class ConcurrentJournal<FileSystem: JournalFileSystem>: @unchecked 
 
     private func run() {
         while true {
-            let (first, last, stop): (UInt64, UInt64, Bool) = lock.withLock {
+            let (first, last, stop, cut): (UInt64, UInt64, Bool, SegmentCut) = lock.withLock {
                 while pending.isEmpty && !closing && !syncDue() {
                     lock.wait(timeoutNanoseconds: syncWaitNanoseconds())
                 }
                 let first = pendingFirst
+                var cut = SegmentCut.none
+                if let asked = segmentCut {
+                    segmentCut = nil
+                    // Nothing asked for is still pending: it is written (or being written).
+                    cut = asked.pendingBytes == 0 ? .before : .after
+                    if asked.pendingBytes > 0 && asked.pendingBytes < pending.count {
+                        // Records were appended after the cut: write only those before it.
+                        spare.append(contentsOf: pending[..<asked.pendingBytes])
+                        pending.removeSubrange(..<asked.pendingBytes)
+                        pendingFirst = asked.ticket + 1
+                        lock.broadcast()
+                        return (first, asked.ticket, closing, cut)
+                    }
+                }
                 let last = nextTicket - 1
                 if !pending.isEmpty {
                     swap(&pending, &spare)
                     pendingFirst = nextTicket
                     lock.broadcast()
                 }
-                return (first, last, closing)
+                return (first, last, closing, cut)
             }
             do {
+                if cut == .before { try rotateIfWritten() }
                 if !spare.isEmpty { try write(first: first, last: last) }
+                if cut == .after { try rotateIfWritten() }
                 if syncDue() || stop && syncedThrough < writtenThrough { try syncNow() }
             } catch {
                 lock.withLock {
@@ -211,6 +324,7 @@ public final class ConcurrentJournal<FileSystem: JournalFileSystem>: @unchecked 
         }
         segmentBytes += bytes.count
         writtenThrough = last
+        segmentLastTicket = last
         lock.withLock {
             statistics.batchCount += 1
             statistics.recordCount += Int(last - first + 1)
@@ -248,8 +362,19 @@ public final class ConcurrentJournal<FileSystem: JournalFileSystem>: @unchecked 
         let (next, bytes) = try JournalWriter<FileSystem>.createSegment(
             directory: directory, fileSystem: fileSystem, sequence: segmentSequence + 1)
         file.close()
+        let finished = (name: JournalFormat.segmentName(segmentSequence), lastTicket: segmentLastTicket)
+        lock.withLock { finishedSegments.append(finished) }
         file = next
         segmentBytes = bytes
         segmentSequence += 1
+        segmentLastTicket = 0
+    }
+
+    /// Where the writer starts a new segment for a `segmentCut`.
+    private enum SegmentCut { case none, before, after }
+
+    /// Starts a new segment if the current one holds a batch.
+    private func rotateIfWritten() throws(JournalError) {
+        if segmentBytes > JournalFormat.segmentHeaderBytes { try rotate() }
     }
 }

@@ -45,6 +45,16 @@ final class MemoryJournal: EngineJournal, @unchecked Sendable {
     var lastTicket: UInt64 { lock.withLock { UInt64(stored.count) } }
     var records: [[UInt8]] { lock.withLock { stored } }
     var durableTicket: UInt64 { lock.withLock { durable } }
+
+    /// Every snapshot stored, with the ticket it covers, oldest first; records are all kept.
+    private var storedSnapshots: [(bytes: [UInt8], ticket: UInt64)] = []
+    var snapshots: [(bytes: [UInt8], ticket: UInt64)] { lock.withLock { storedSnapshots } }
+
+    func storeSnapshot(_ bytes: [UInt8], through ticket: UInt64) throws -> Int {
+        try waitDurable(through: ticket)
+        lock.withLock { storedSnapshots.append((bytes, ticket)) }
+        return bytes.count
+    }
 }
 
 @Suite struct DurableEngineTests {
