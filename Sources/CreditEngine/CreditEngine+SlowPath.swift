@@ -158,6 +158,8 @@ extension CreditEngine {
                     account: accountIDs.key(at: Int(op.accountSlot)), id: eventID, cost: cost(of: op),
                     force: op.forceGiven ? false : nil))
         case .commit:
+            // By usage as the caller asked: the ledger prices it and keeps the usage.
+            if let usage = op.usage { return .commit(id: eventID, .usage(usage)) }
             return .commit(id: eventID, .amount(op.amount))
         case .release:
             return .release(id: eventID)
