@@ -1,5 +1,5 @@
 // Engine benchmarks: reserve+commit on 1M accounts with Zipf-skewed picks (1 and 2 threads),
-// on one hot account from 2 threads, and charge by item. Allocation counts are the stable
+// on one hot account from 2 threads, charge by item, and reserve by item + commit by usage. Allocation counts are the stable
 // figures to gate on; wall-clock figures on this 2-core machine are noisy (take medians).
 
 import Benchmark
@@ -87,9 +87,12 @@ let benchmarks: @Sendable () -> Void = {
     let singleAccounts = (0..<singleIterationsMax).map { _ in names[zipf.pick(&random)] }
     let pairIDs = makeIDs("p", singleIterationsMax)
     let chargeIDs = makeIDs("c", singleIterationsMax)
+    let usageIDs = makeIDs("u", singleIterationsMax)
     let usage = Usage(["tok": 1500])
+    let finalUsage = Usage(["tok": 900])
     var pairIndex = 0
     var chargeIndex = 0
+    var usageIndex = 0
 
     Benchmark("reserve+commit pair, 1M accounts, Zipf, 1 thread", configuration: single) { benchmark in
         for _ in benchmark.scaledIterations {
@@ -105,6 +108,20 @@ let benchmarks: @Sendable () -> Void = {
             _ = try! engine.apply(
                 .charge(ChargeRequest(account: singleAccounts[chargeIndex], id: chargeIDs[chargeIndex], cost: .item("embed:small", usage: usage))))
             chargeIndex += 1
+        }
+    }
+
+    // The reservation keeps its item and version; the commit is priced by them on the hot path.
+    Benchmark("reserve by item+commit by usage pair, 1M accounts, Zipf, 1 thread", configuration: single) { benchmark in
+        for _ in benchmark.scaledIterations {
+            precondition(usageIndex < singleIterationsMax, "more iterations than prebuilt ids")
+            let id = usageIDs[usageIndex]
+            var alerts: [Alert] = []
+            _ = try! engine.apply(
+                .reserve(ReserveRequest(account: singleAccounts[usageIndex], id: id, cost: .item("embed:small", usage: usage))),
+                alerts: &alerts)
+            _ = try! engine.apply(.commit(id: id, .usage(finalUsage)), alerts: &alerts)
+            usageIndex += 1
         }
     }
 

@@ -47,6 +47,18 @@ public struct Ledger: Sendable {
     public mutating func apply(_ request: Request, at t: Milliseconds, alerts: inout [Alert]) -> Response {
         guard request.isWellFormed(at: t) else { return .refused(.invalid) }
         guard t >= lastTime else { return .refused(.timeWentBackwards) }
+        return applyAccepted(request, at: t, alerts: &alerts)
+    }
+
+    /// `apply(_:at:alerts:)` for a request its caller has already checked: well formed at `t`
+    /// (`Request.isWellFormed(at:)`) and `t` at or after `lastTime` (a precondition). The
+    /// concurrent engine settles with it the operations it admitted, which it validated when
+    /// they arrived: validating each again cost about 300 instructions (callgrind).
+    public mutating func applyAccepted(_ request: Request, at t: Milliseconds, alerts: inout [Alert]) -> Response {
+        precondition(t >= lastTime, "an accepted request's time never goes back")
+        #if DEBUG
+        precondition(request.isWellFormed(at: t), "an accepted request is well formed")
+        #endif
         serial &+= 1
         touchedAccounts.removeAll(keepingCapacity: true)
         passTime(to: t)

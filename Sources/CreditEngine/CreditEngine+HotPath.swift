@@ -1,13 +1,19 @@
-// The hot path: reserve, charge (unforced), commit and release by amount, and reserve and
-// charge by item, on an account whose shard has nothing due. One compare-and-swap on the
-// account's admission word decides and takes effect; a record of the operation goes to the
-// shard's queue. No lock, no allocation. Anything the hot path cannot answer exactly returns
-// nil: the slow path answers it through the shard's ledger.
+// The hot path: reserve, charge (unforced), commit and release by amount, reserve and charge
+// by item, and commit by usage, on an account whose shard has nothing due. One
+// compare-and-swap on the account's admission word decides and takes effect; a record of the
+// operation goes to the shard's queue. No lock, no allocation. Anything the hot path cannot
+// answer exactly returns nil: the slow path answers it through the shard's ledger.
 //
 // By item: the shard's pricing snapshot (`Shard.price`) gives the cost with the ledger's own
 // pricing code, for the version in force over an interval that contains `t` (a version taking
 // force later ends it); no version, an unknown item or meter, a cost above 10^12, and a
 // refusal that a downgrade could turn into an admission all go to the ledger.
+//
+// By usage: a reservation priced by the snapshot keeps its version and item number
+// (`eventPricing`); its commit by usage is priced by that item of that version
+// (`Shard.priceCommit`) while the published snapshot is of that version. A newer version in
+// force, a reservation by amount or created by the ledger without a known version, an
+// unknown meter and a cost above 10^12 go to the ledger.
 
 import CreditCore
 import Synchronization
@@ -33,6 +39,10 @@ extension CreditEngine {
             guard let event = eventIDs.find(id) else { return nil }
             response = settle(.commit, event: event, amount: amount, at: t)
             // Read only after the claim succeeded: then the event's fields are published.
+            if response != nil { accountSlot = Int(eventAccount[event]) }
+        case .commit(let id, .usage(let usage)):
+            guard let event = eventIDs.find(id) else { return nil }
+            response = settle(.commit, event: event, amount: 0, usage: usage, at: t)
             if response != nil { accountSlot = Int(eventAccount[event]) }
         case .release(let id):
             guard let event = eventIDs.find(id) else { return nil }
@@ -91,6 +101,7 @@ extension CreditEngine {
         let amount: Credits
         var pricedItem: PricedItem?
         var usage: Usage?
+        var pricing = EventPricing.none
         switch cost {
         case .amount(let credits):
             amount = credits
@@ -102,6 +113,7 @@ extension CreditEngine {
             amount = price.credits
             pricedItem = PricedItem(item: name, version: price.version)
             usage = given
+            pricing = price.pricing
         }
         precondition(amount >= 0, "costs are never negative")
         // A reservation takes its open-reservation counts before admission; at a limit, the
@@ -153,6 +165,7 @@ extension CreditEngine {
             eventAccount[event] = Int32(accountSlot)
             eventHold[event] = kind == .reserve ? amount : 0
             eventExpiresAt[event] = expiresAt
+            eventPricing[event] = pricing
             if counted { markCounted(event) }
             let status: EventSlotStatus = kind == .reserve ? .open : .other
             eventStatus[event].store(status.rawValue, ordering: .releasing)
@@ -173,9 +186,13 @@ extension CreditEngine {
         }
     }
 
-    /// Commit (`amount` charged) or release an open, unexpired reservation. Returns nil for
-    /// the slow path (closed, expired, being closed, a busy shard, expired grants behind it).
-    private func settle(_ kind: SettleOp.Kind, event: Int, amount: Int64, at t: Milliseconds) -> Response? {
+    /// Commit (`amount` charged, or by `usage`: the reservation's item priced on it) or release
+    /// an open, unexpired reservation. Returns nil for the slow path (closed, expired, being
+    /// closed, a busy shard, expired grants behind it, a commit by usage the snapshot cannot
+    /// price as the ledger would).
+    private func settle(
+        _ kind: SettleOp.Kind, event: Int, amount: Int64, usage: Usage? = nil, at t: Milliseconds
+    ) -> Response? {
         guard eventStatus[event].compareExchange(
             expected: EventSlotStatus.open.rawValue, desired: EventSlotStatus.closing.rawValue,
             ordering: .acquiring
@@ -189,13 +206,21 @@ extension CreditEngine {
         }
         defer { shard.leave() }
         let profile = profiles[accountSlot]
+        var charged = kind == .commit ? amount : 0
+        if let usage {
+            // Priced inside the gate: the published snapshot does not change meanwhile.
+            guard let credits = shard.priceCommit(eventPricing[event], usage: usage) else {
+                abandon(event, restoring: .open)
+                return nil
+            }
+            charged = credits
+        }
         guard !profile.alwaysSlow, t < eventExpiresAt[event], t < shard.nextDeadline.load(ordering: .sequentiallyConsistent),
             let cell = shard.queue.claim()
         else {
             abandon(event, restoring: .open)
             return nil
         }
-        let charged = kind == .commit ? amount : 0
         var current = words[accountSlot].load(ordering: .relaxed)
         while true {
             let state = AdmissionState(current)
@@ -219,7 +244,7 @@ extension CreditEngine {
             shard.queue.publish(
                 SettleOp(
                     kind: kind, sequence: next.sequence, accountSlot: Int32(accountSlot), eventSlot: Int32(event),
-                    amount: charged, t: t, availableAfter: next.available),
+                    amount: charged, t: t, availableAfter: next.available, usage: usage),
                 at: cell)
             if kind == .commit {
                 return .ok(

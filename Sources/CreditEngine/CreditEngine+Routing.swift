@@ -116,9 +116,10 @@ extension CreditEngine {
             // Publish the event inside the shard, so that its expiry is scheduled before any
             // later request of the shard passes time.
             switch response.result {
-            case .success(.reserved(let held, _, _, _, _)):
+            case .success(.reserved(let held, _, let item, _, _)):
                 self.eventAccount[event] = Int32(slot)
                 self.eventHold[event] = held
+                self.eventPricing[event] = Self.pricing(of: item, in: state.pricing)
                 let (deadline, overflow) = t.addingReportingOverflow(ttl ?? 0)
                 self.eventExpiresAt[event] = overflow ? Int64.max : deadline
                 self.markCounted(event)
@@ -135,6 +136,16 @@ extension CreditEngine {
             }
         })
         return response
+    }
+
+    /// How the hot path prices the commit by usage of a reservation the ledger priced with
+    /// `item`: by the shard's snapshot when it is of the reservation's version (version ids
+    /// are unique), else never (`EventPricing.none`: the ledger prices it).
+    static func pricing(of item: PricedItem?, in snapshot: PricingSnapshot?) -> EventPricing {
+        guard let item, let snapshot, snapshot.version == item.version,
+            let itemIndex = snapshot.itemIndex(of: item.item)
+        else { return .none }
+        return EventPricing(versionIndex: snapshot.versionIndex, itemIndex: itemIndex)
     }
 
     /// Takes a new reservation's open-reservation counts; at a limit, passes time to `t` in

@@ -76,7 +76,9 @@ extension CreditEngine {
         if state.pending.isEmpty { return }
         if !isInSettlementOrder(&state) { sortForSettlement(&state) }
         for op in state.pending {
-            let response = state.ledger.apply(ledgerRequest(for: op), at: max(op.t, state.ledger.lastTime), alerts: &alerts)
+            // Validated when it arrived (`apply(_:at:alerts:)`); its checks do not depend on time.
+            let response = state.ledger.applyAccepted(
+                ledgerRequest(for: op), at: max(op.t, state.ledger.lastTime), alerts: &alerts)
             // The hot path answered from the admission word (and the pricing snapshot); the
             // ledger must agree exactly.
             if Self.available(of: response) != op.availableAfter || Self.credits(of: response) != op.amount {
@@ -158,6 +160,8 @@ extension CreditEngine {
                     account: accountIDs.key(at: Int(op.accountSlot)), id: eventID, cost: cost(of: op),
                     force: op.forceGiven ? false : nil))
         case .commit:
+            // By usage as the caller asked: the ledger prices it and keeps the usage.
+            if let usage = op.usage { return .commit(id: eventID, .usage(usage)) }
             return .commit(id: eventID, .amount(op.amount))
         case .release:
             return .release(id: eventID)

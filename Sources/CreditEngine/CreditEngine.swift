@@ -1,12 +1,13 @@
 // The concurrent credit engine: any number of threads call it directly and synchronously.
 //
 // Accounts are spread over shards. Each account's admission figures (available credits, cap
-// usage, paused) live in one 128-bit atomic word: reserve, charge, commit and release by
-// amount decide and take effect with one compare-and-swap on it, with no lock and no
-// allocation, and queue a record for the account's shard. The shard settles those records
-// into its `Ledger` (the exact sequential core) in each account's order, off the hot path;
-// every other request, and any request that finds something due, goes through the shard's
-// ledger under its lock. Results are exactly the core's.
+// usage, paused) live in one 128-bit atomic word: reserve and charge (by amount or by item),
+// commit (by amount or by usage) and release decide and take effect with one compare-and-swap
+// on it, with no lock and no allocation, and queue a record for the account's shard. The
+// shard settles those records into its `Ledger` (the exact sequential core) in each
+// account's order, off the hot path; every other request, and any request that finds
+// something due, goes through the shard's ledger under its lock. Results are exactly the
+// core's.
 
 import CreditCore
 import Synchronization
@@ -35,6 +36,9 @@ public final class CreditEngine: @unchecked Sendable {
     let eventAccount: UnsafeMutablePointer<Int32>
     let eventHold: UnsafeMutablePointer<Int64>
     let eventExpiresAt: UnsafeMutablePointer<Int64>
+    /// Per event slot: how a reservation's commit by usage is priced without the ledger
+    /// (`EventPricing`); written with the other event fields, before the status.
+    let eventPricing: UnsafeMutablePointer<EventPricing>
     /// Per event slot: 1 while the reservation holds its open-reservation counts
     /// (CreditEngine+Limits.swift).
     let eventCounted: UnsafeMutablePointer<Atomic<UInt8>>
@@ -118,6 +122,7 @@ public final class CreditEngine: @unchecked Sendable {
         eventAccount = .allocate(capacity: configuration.eventsMax)
         eventHold = .allocate(capacity: configuration.eventsMax)
         eventExpiresAt = .allocate(capacity: configuration.eventsMax)
+        eventPricing = .allocate(capacity: configuration.eventsMax)
         eventCounted = .allocate(capacity: configuration.eventsMax)
         // Atomics must be initialized before use; a zeroed page is the `free` status.
         for slot in 0..<configuration.eventsMax {
@@ -140,6 +145,7 @@ public final class CreditEngine: @unchecked Sendable {
         eventAccount.deallocate()
         eventHold.deallocate()
         eventExpiresAt.deallocate()
+        eventPricing.deallocate()
     }
 
     @inline(__always)

@@ -35,7 +35,8 @@ struct SettleOp: Sendable {
     /// Charge: whether `force` was given (as false: only unforced charges take the hot path).
     var forceGiven = false
     /// Reserve or charge by item: the item and the usage as the request gave them (nil: by
-    /// amount); `amount` is then the item's cost.
+    /// amount); `amount` is then the item's cost. Commit: the usage of a commit by usage (nil:
+    /// by amount); `amount` is then the priced cost.
     var item: String? = nil
     var usage: Usage? = nil
 

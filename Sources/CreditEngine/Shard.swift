@@ -34,6 +34,17 @@ struct AccountProfile {
     var downgrade = false
 }
 
+/// Per event slot: the rate-card version a reservation by item was priced with (its index in
+/// the ledger's rate card) and the item's number in that version's pricing snapshots, so that
+/// its commit by usage can be priced without the ledger. `versionIndex` -1: by amount, or not
+/// known to the engine (the ledger prices its commit by usage).
+struct EventPricing {
+    var versionIndex: Int32
+    var itemIndex: Int32
+
+    static let none = EventPricing(versionIndex: -1, itemIndex: -1)
+}
+
 /// The state behind a shard's lock.
 struct ShardState {
     var ledger = Ledger()
@@ -132,17 +143,32 @@ final class Shard: @unchecked Sendable {
         pricingReference = Unmanaged.passUnretained(snapshot)
     }
 
-    /// Prices one use of an item at `t` with the published snapshot: the cost and the version,
-    /// or nil when the ledger must answer (no snapshot, `t` outside its interval, no version in
-    /// force, unknown item or meter, cost above 10^12). Inside the gate only.
+    /// Prices one use of an item at `t` with the published snapshot: the cost, the version, and
+    /// what prices the reservation's commit by usage later (`priceCommit`), or nil when the
+    /// ledger must answer (no snapshot, `t` outside its interval, no version in force, unknown
+    /// item or meter, cost above 10^12). Inside the gate only.
     @inline(__always)
-    func price(_ item: String, usage: Usage?, at t: Milliseconds) -> (credits: Credits, version: String)? {
+    func price(_ item: String, usage: Usage?, at t: Milliseconds) -> (credits: Credits, version: String, pricing: EventPricing)? {
         guard let reference = pricingReference else { return nil }
         return reference._withUnsafeGuaranteedRef { snapshot in
             guard snapshot.holds(at: t), let version = snapshot.version,
-                let credits = snapshot.cost(of: item, usage: usage)
+                let (credits, itemIndex) = snapshot.price(item, usage: usage)
             else { return nil }
-            return (credits, version)
+            return (credits, version, EventPricing(versionIndex: snapshot.versionIndex, itemIndex: itemIndex))
+        }
+    }
+
+    /// Prices a commit by usage of a reservation priced with `pricing`, as the ledger does: by
+    /// the reservation's version, whatever version is in force at the commit. Only while the
+    /// published snapshot is of that version (it numbers the item alike); nil otherwise, or
+    /// when the ledger must answer (a meter the item lacks, a cost above 10^12). Inside the
+    /// gate only.
+    @inline(__always)
+    func priceCommit(_ pricing: EventPricing, usage: Usage) -> Credits? {
+        guard pricing.versionIndex >= 0, let reference = pricingReference else { return nil }
+        return reference._withUnsafeGuaranteedRef { snapshot in
+            guard snapshot.versionIndex == pricing.versionIndex else { return nil }
+            return snapshot.cost(ofItemAt: pricing.itemIndex, usage: usage)
         }
     }
 

@@ -1,6 +1,6 @@
 // Concurrent stress: threads hammer a few hot accounts and many cold ones with random mixes
-// of reserve, commit, release, charge (the hot path), grants, refunds and reads (the slow
-// path). Afterwards: every hot-path answer agreed with the ledger, the ledger identities
+// of reserve, commit, release, charge (the hot path; by amount, by item and by usage, while
+// other threads publish new rate-card versions), grants, refunds and reads (the slow path). Afterwards: every hot-path answer agreed with the ledger, the ledger identities
 // hold, no admission passed the overdraft or a hard cap, and the totals balance exactly
 // against the threads' own accounting.
 
@@ -15,7 +15,7 @@ struct ThreadLedger {
     var granted: [Int64]
     var charged: [Int64]
     var refunded: [Int64]
-    var openReservations: [(id: String, account: Int)] = []
+    var openReservations: [(id: String, account: Int, byItem: Bool)] = []
     var chargedEvents: [(id: String, account: Int, left: Int64)] = []
     var violations: [String] = []
 
@@ -92,16 +92,24 @@ func stressLoop(
         switch Int.random(in: 0..<100, using: &random) {
         case 0..<35:
             let amount = Int64.random(in: 0...120, using: &random)
-            let response = try engine.apply(.reserve(ReserveRequest(account: name, id: id, cost: .amount(amount))))
+            // Half by item, as the charges below.
+            let byItem = Bool.random(using: &random)
+            let cost: CostSpec = byItem ? .item("embed:small", usage: Usage(["tok": amount * 1000])) : .amount(amount)
+            let response = try engine.apply(.reserve(ReserveRequest(account: name, id: id, cost: cost)))
             if case .success(.reserved(_, let available, _, _, _)) = response.result {
                 checkAdmission(available: available, account: account, into: &ledger)
-                ledger.openReservations.append((id, account))
+                ledger.openReservations.append((id, account, byItem))
             }
         case 35..<65 where !ledger.openReservations.isEmpty:
-            let (reservation, owner) = ledger.openReservations.removeLast()
+            let (reservation, owner, byItem) = ledger.openReservations.removeLast()
             if Bool.random(using: &random) {
                 let amount = Int64.random(in: 0...150, using: &random)
-                let response = try engine.apply(.commit(id: reservation, .amount(amount)))
+                // A reservation by item commits by usage half of the times (priced by the
+                // version it was reserved with, though other threads publish new ones).
+                let spec: CommitSpec = byItem && Bool.random(using: &random)
+                    ? .usage(Usage(["tok": max(0, amount * 1000 - Int64.random(in: 0...999, using: &random))]))
+                    : .amount(amount)
+                let response = try engine.apply(.commit(id: reservation, spec))
                 if case .success(.charged(let charged, _, _, _, _, _)) = response.result {
                     ledger.charged[owner] += charged
                     ledger.chargedEvents.append((reservation, owner, charged))
@@ -149,7 +157,7 @@ func stressLoop(
         }
     }
     // Close what is still open, so that the totals can be checked.
-    for (reservation, _) in ledger.openReservations {
+    for (reservation, _, _) in ledger.openReservations {
         let response = try engine.apply(.release(id: reservation))
         if case .failure = response.result { ledger.violations.append("final release refused: \(response)") }
     }
