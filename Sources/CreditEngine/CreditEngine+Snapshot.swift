@@ -17,7 +17,8 @@
 //   captured ledger's answer;
 // - the admission words and profiles: the ledger's figures (`refreshAccount`), with every
 //   account's operation sequence back at 0 (nothing is queued in a restored engine).
-// Not kept: statistics (settled operations, slow-path entries), alert subscribers, and ids
+// Not kept: statistics (settled operations, slow-path entries), alert subscribers, how the hot
+// path prices open reservations' commits by usage (the ledger prices them after a restore), and ids
 // that were inserted in the maps but never created (a refused reserve's id): their slots
 // stay unused holes in the restored maps, so capacity is used exactly as it was.
 
@@ -283,6 +284,9 @@ extension CreditEngine {
             eventAccount[index] = Int32(accountSlot)
             eventHold[index] = 0
             eventExpiresAt[index] = Int64.max
+            // Not kept in snapshots: a restored reservation's commit by usage is priced by the
+            // ledger (the slow path), exactly, with the item and version the ledger kept.
+            eventPricing[index] = .none
             guard isOpen else {
                 eventStatus[index].store(EventSlotStatus.other.rawValue, ordering: .relaxed)
                 continue
