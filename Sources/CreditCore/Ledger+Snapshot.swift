@@ -695,3 +695,13 @@ struct SnapshotReader {
         return table
     }
 }
+
+extension Ledger {
+    /// Calls `grant` with every grant id and `refund` with every refund id the ledger holds,
+    /// each in creation order: what an engine needs to rebuild its id → shard registry from
+    /// its shards' ledgers. Pure; safe from any thread on a copy of the ledger.
+    public func forEachGrantAndRefundID(grant: (String) -> Void, refund: (String) -> Void) {
+        for id in grantIDs.keys { grant(id) }
+        for id in refunds.keys { refund(id) }
+    }
+}

@@ -5,8 +5,9 @@
 // The capture is short on purpose: with the registry's lock and every shard's lock held and
 // every gate closed, it settles each shard's queue and keeps a copy of each shard's `Ledger`
 // (O(1): a value whose big tables are chunked, so later writes copy only what they touch),
-// a copy of the registry (O(`RegistryMap.bucketCount`)), the engine's time and how many
-// account and event slots were handed out. Everything else the engine holds is a function
+// the engine's time and how many account and event slots were handed out (the registry's
+// lock only keeps grants and refunds out meanwhile; the registry is rebuilt from the
+// ledgers). Everything else the engine holds is a function
 // of those ledgers and of what never changes once written, which `encoded()` reads later,
 // on any thread, while the engine goes on:
 // - an account's slot: its id → slot entry in `accountIDs` is written once, forever; the
@@ -48,7 +49,6 @@ public struct EngineSnapshot: Sendable {
     public let lastTime: Milliseconds
     let engine: CreditEngine
     let ledgers: [Ledger]
-    let registry: CreditEngine.Registry
     let accountsHandedOut: Int
     let eventsHandedOut: Int
 
@@ -64,7 +64,7 @@ extension CreditEngine {
     public func captureSnapshot() -> EngineSnapshot {
         var alerts: [Alert] = []
         // Registry first, then shards: the order `createUnique` takes them in.
-        return registry.withLock { registry in
+        return registry.withLock { _ in
             var instant: (lastTime: Milliseconds, accounts: Int, events: Int) = (0, 0, 0)
             let ledgers = withAllShards(at: lastTime.load(ordering: .relaxed), alerts: &alerts) { shard, state, _ in
                 // The last shard's body runs with every shard held: nothing changes meanwhile.
@@ -79,7 +79,7 @@ extension CreditEngine {
             precondition(ledgers.count == shards.count, "one ledger per shard")
             return EngineSnapshot(
                 configuration: configuration, lastTime: instant.lastTime, engine: self, ledgers: ledgers,
-                registry: registry, accountsHandedOut: instant.accounts, eventsHandedOut: instant.events)
+                accountsHandedOut: instant.accounts, eventsHandedOut: instant.events)
         }
     }
 }
@@ -127,9 +127,24 @@ extension EngineSnapshot {
                 writer.i64(event.expiresAt)
             }
         }
+        let registry = capturedRegistry()
         writer.registry(registry.grantShard)
         writer.registry(registry.refundShard)
         return writer.bytes
+    }
+
+    /// The grant and refund ids → shard registry, rebuilt from the captured ledgers: the
+    /// engine registers an id exactly when its shard's ledger created it. (Not copied from the
+    /// live registry at the capture: the snapshot thread would read dictionaries the engine
+    /// later mutates in place, synchronized only by reference counts, which Thread Sanitizer
+    /// cannot see; and rebuilding keeps the capture free of it.)
+    func capturedRegistry() -> CreditEngine.Registry {
+        var registry = CreditEngine.Registry()
+        for (shard, ledger) in ledgers.enumerated() {
+            ledger.forEachGrantAndRefundID(
+                grant: { registry.grantShard[$0] = shard }, refund: { registry.refundShard[$0] = shard })
+        }
+        return registry
     }
 
     /// The accounts the captured ledgers hold, with their slots, in slot order.

@@ -79,8 +79,7 @@ public final class CreditEngine: @unchecked Sendable {
     }
 
     /// Ids (of grants, or of refunds) → the shard that holds them, in buckets by the id's
-    /// hash: a copy (a snapshot's, `captureSnapshot`) costs `bucketCount` references, and
-    /// the first write to a bucket after it copies that bucket only, not every id.
+    /// hash, so that no single dictionary grows to every id (a rehash moves one bucket).
     struct RegistryMap {
         /// Buckets: a power of two.
         static let bucketCount = 256

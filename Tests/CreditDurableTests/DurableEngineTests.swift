@@ -92,7 +92,7 @@ final class MemoryJournal: EngineJournal, @unchecked Sendable {
             _ = try durable.apply(.account(id: account, limits: limits), alerts: &alerts)
             _ = try durable.apply(.grant(GrantRequest(account: account, id: "g\(index)", amount: 1_000)), alerts: &alerts)
         }
-        let failures = Mutex<[String]>([])
+        let failures = Locked<[String]>([])
         DispatchQueue.concurrentPerform(iterations: threads) { thread in
             var random = SeededRandom(seed: seed &* 31 &+ UInt64(thread))
             var alerts: [Alert] = []

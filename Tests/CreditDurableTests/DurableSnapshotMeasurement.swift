@@ -54,7 +54,7 @@ import Testing
         let operations = Atomic<Int>(0)
         let longestNanoseconds = Atomic<UInt64>(0)
         let over100Microseconds = Atomic<Int>(0)
-        let reports = Mutex<[SnapshotReport]>([])
+        let reports = Locked<[SnapshotReport]>([])
         // The snapshots on a thread of their own: `concurrentPerform` may run its iterations
         // one after another, and the workers stop only when the snapshots are done.
         let snapshotsDone = DispatchSemaphore(value: 0)

@@ -38,8 +38,8 @@ import Testing
             _ = try durable.apply(.account(id: account, limits: limits), alerts: &alerts)
             _ = try durable.apply(.grant(GrantRequest(account: account, id: "g\(index)", amount: 1_000)), alerts: &alerts)
         }
-        let traffic = Mutex(Traffic())
-        let failures = Mutex<[String]>([])
+        let traffic = Locked(Traffic())  // a pthread mutex: TSan cannot see Synchronization.Mutex on Linux
+        let failures = Locked<[String]>([])
         // Its own thread: `concurrentPerform` may run its iterations one after another.
         let done = Atomic<Bool>(false)
         let sideFinished = DispatchSemaphore(value: 0)
