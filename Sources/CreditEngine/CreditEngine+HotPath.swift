@@ -215,8 +215,10 @@ extension CreditEngine {
             }
             charged = credits
         }
+        // As in `admit`: a later request may already have moved the engine's time past `t`;
+        // the slow path then decides at `t` exactly, or refuses it as time_went_backwards.
         guard !profile.alwaysSlow, t < eventExpiresAt[event], t < shard.nextDeadline.load(ordering: .sequentiallyConsistent),
-            let cell = shard.queue.claim()
+            lastTime.load(ordering: .sequentiallyConsistent) <= t, let cell = shard.queue.claim()
         else {
             abandon(event, restoring: .open)
             return nil

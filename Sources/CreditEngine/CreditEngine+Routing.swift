@@ -61,7 +61,12 @@ extension CreditEngine {
         withShard(shard(ofAccount: slot), at: t, alerts: &alerts) { state, alerts in
             before(&state)
             state.refreshAlso.append(Int32(slot))
-            let response = state.ledger.apply(request, at: max(t, state.ledger.lastTime), alerts: &alerts)
+            // At `t` exactly: a ledger already past `t` (another account's later request, or a
+            // settled hot-path operation, got there first) refuses it as time_went_backwards,
+            // changing nothing. Applying it at the ledger's later time instead would answer for
+            // a time the request did not give, and a journal of requests and their times could
+            // not replay it (CreditDurable).
+            let response = state.ledger.apply(request, at: t, alerts: &alerts)
             after(&state, response)
             return response
         }
@@ -76,7 +81,7 @@ extension CreditEngine {
         registry.withLock { registry in
             if let shardIndex = registry[keyPath: kind][id] {
                 return withShard(shards[shardIndex], at: t, alerts: &alerts) { state, alerts in
-                    state.ledger.apply(request, at: max(t, state.ledger.lastTime), alerts: &alerts)
+                    state.ledger.apply(request, at: t, alerts: &alerts)  // at `t` exactly: see `onAccount`
                 }
             }
             guard let slot = owner else { return .refused(ownerRefusal) }
@@ -191,11 +196,26 @@ extension CreditEngine {
         eventStatus[event].store(EventSlotStatus.other.rawValue, ordering: .releasing)
     }
 
-    /// Rates, tick and the report over all accounts: every shard's ledger gets the request.
+    /// Rates, tick and the report over all accounts: every shard's ledger gets the request,
+    /// at `t` exactly (see `onAccount`), or none does: with every shard held and settled, a
+    /// ledger already past `t` refuses it for all as time_went_backwards.
     private func onEveryShard(_ request: Request, at t: Milliseconds, alerts: inout [Alert]) -> Response {
-        let responses = withAllShards(at: t, alerts: &alerts) { _, state, alerts in
-            state.ledger.apply(request, at: max(t, state.ledger.lastTime), alerts: &alerts)
+        var answers = [Response?](repeating: nil, count: shards.count)
+        var latest = Milliseconds.min
+        let first = alerts.count
+        // Holds shard `index` and those after it (in index order, as `withAllShards`); applies
+        // the request to each once all are held, on the way back.
+        func holdAndApply(from index: Int, _ alerts: inout [Alert]) {
+            guard index < shards.count else { return }
+            withShard(shards[index], at: t, alerts: &alerts) { state, alerts in
+                latest = max(latest, state.ledger.lastTime)
+                holdAndApply(from: index + 1, &alerts)
+                answers[index] = latest > t ? .refused(.timeWentBackwards) : state.ledger.apply(request, at: t, alerts: &alerts)
+            }
         }
+        holdAndApply(from: 0, &alerts)
+        sortByAccount(&alerts, from: first)
+        let responses = answers.map { $0! }
         guard case .report = request else { return responses[0] }
         var total = ReportView()
         for response in responses {
