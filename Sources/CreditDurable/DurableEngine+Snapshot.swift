@@ -190,7 +190,7 @@ extension DurableEngine {
     func startSnapshotThread() {
         guard let signal = snapshotSignal else { return }
         scheduleNextSnapshot(after: journal.lastTicket)
-        SnapshotThread { [weak self] in
+        WriterThread { [weak self] in
             defer { signal.finished() }
             while signal.next() {
                 guard let engine = self else { return }
@@ -266,25 +266,5 @@ final class SnapshotSignal: @unchecked Sendable {
             running = false
             pthread_cond_broadcast(condition)
         }
-    }
-}
-
-/// A detached pthread running a closure once.
-final class SnapshotThread: @unchecked Sendable {
-    // Safe to share: `body` is set once, before the thread starts.
-    private let body: () -> Void
-
-    init(_ body: @escaping () -> Void) { self.body = body }
-
-    func start() {
-        let context = Unmanaged.passRetained(self).toOpaque()
-        var thread = pthread_t()
-        let result = pthread_create(&thread, nil, { context in
-            let box = Unmanaged<SnapshotThread>.fromOpaque(context!).takeRetainedValue()
-            box.body()
-            return nil
-        }, context)
-        precondition(result == 0, "pthread_create")
-        pthread_detach(thread)
     }
 }

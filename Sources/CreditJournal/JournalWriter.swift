@@ -359,13 +359,15 @@ final class ConditionLock: @unchecked Sendable {
     func broadcast() { pthread_cond_broadcast(condition) }
 }
 
-/// A detached pthread running a closure once.
-final class WriterThread: @unchecked Sendable {
+/// A detached pthread running a closure once: the journals' writer threads, and the durable
+/// engine's snapshot thread (CreditDurable).
+public final class WriterThread: @unchecked Sendable {
+    // Safe to share: `body` is set once, before the thread starts.
     private let body: () -> Void
 
-    init(_ body: @escaping () -> Void) { self.body = body }
+    public init(_ body: @escaping () -> Void) { self.body = body }
 
-    func start() {
+    public func start() {
         let context = Unmanaged.passRetained(self).toOpaque()
         var thread = pthread_t()
         let result = pthread_create(&thread, nil, { context in
