@@ -207,10 +207,16 @@ extension CreditEngine {
         // the request to each once all are held, on the way back.
         func holdAndApply(from index: Int, _ alerts: inout [Alert]) {
             guard index < shards.count else { return }
-            withShard(shards[index], at: t, alerts: &alerts) { state, alerts in
+            let levelFirst = alerts.count
+            withShard(shards[index], at: t, alerts: &alerts, delivering: false) { state, alerts in
+                // This shard's own alerts, under its lock (as `lockShards`): settled ones now,
+                // the request's once applied.
+                deliver(alerts[levelFirst...])
                 latest = max(latest, state.ledger.lastTime)
                 holdAndApply(from: index + 1, &alerts)
+                let applied = alerts.count
                 answers[index] = latest > t ? .refused(.timeWentBackwards) : state.ledger.apply(request, at: t, alerts: &alerts)
+                deliver(alerts[applied...])
             }
         }
         holdAndApply(from: 0, &alerts)

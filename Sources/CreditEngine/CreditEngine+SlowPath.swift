@@ -11,7 +11,8 @@ extension CreditEngine {
     /// settled; then refreshes what the hot path reads. Alerts raised go to `alerts` and to
     /// the subscribers.
     func withShard<R>(
-        _ shard: Shard, at t: Milliseconds, alerts: inout [Alert], _ body: (inout ShardState, inout [Alert]) -> R
+        _ shard: Shard, at t: Milliseconds, alerts: inout [Alert], delivering: Bool = true,
+        _ body: (inout ShardState, inout [Alert]) -> R
     ) -> R {
         shard.state.withLock { state in
             shard.close()
@@ -21,7 +22,9 @@ extension CreditEngine {
             settleQueue(shard, &state, alerts: &alerts)
             let result = body(&state, &alerts)
             refreshAfterRequest(shard, &state)
-            deliver(alerts[first...])
+            // Shards held one inside another (every-shard requests) deliver their own alerts
+            // themselves: an outer shard's range here would hold the inner ones' again.
+            if delivering { deliver(alerts[first...]) }
             return result
         }
     }
@@ -44,8 +47,12 @@ extension CreditEngine {
     ) {
         guard index < shards.count else { return }
         let shard = shards[index]
-        withShard(shard, at: t, alerts: &alerts) { state, alerts in
+        let levelFirst = alerts.count
+        withShard(shard, at: t, alerts: &alerts, delivering: false) { state, alerts in
             results.append(body(shard, &state, &alerts))
+            // This shard's own alerts (settled, then the body's), under its lock: so each
+            // account's alerts reach subscribers in order, and once.
+            deliver(alerts[levelFirst...])
             lockShards(from: index + 1, at: t, alerts: &alerts, results: &results, body)
         }
     }

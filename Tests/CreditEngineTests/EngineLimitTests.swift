@@ -114,6 +114,31 @@ import Testing
         }
         #expect(streamed == expected)
     }
+
+    /// A request every shard takes (tick, rates, a report over all) holds the shards one inside
+    /// another: each alert must still reach subscribers once.
+    @Test func alertsOfARequestOnEveryShardAreDeliveredOnce() throws {
+        var configuration = EngineConfiguration()
+        configuration.shardCount = 4
+        configuration.accountsMax = 64
+        configuration.eventsMax = 100
+        let engine = try CreditEngine(configuration: configuration, clock: ManualClock(Self.t))
+        let received = Locked<[Alert]>([])
+        engine.onAlerts { alerts in received.withLock { $0 += alerts } }
+        var alerts: [Alert] = []
+        for index in 0..<8 {
+            let account = "acct-\(index)"
+            _ = try engine.apply(.account(id: account, limits: LimitsSpec(alerts: [50])), at: Self.t, alerts: &alerts)
+            _ = try engine.apply(.grant(GrantRequest(account: account, id: "g\(index)", amount: 100, expiresAt: Self.t + 10)), at: Self.t, alerts: &alerts)
+        }
+        #expect(received.withLock { $0 }.isEmpty)
+        alerts.removeAll()
+        _ = try engine.apply(.tick, at: Self.t + 20, alerts: &alerts)
+        #expect(alerts.count == 8, "every account's grant expired below its threshold: \(alerts)")
+        let delivered = received.withLock { $0 }
+        #expect(delivered.count == alerts.count, "delivered \(delivered.count) for \(alerts.count) alerts")
+        #expect(Set(delivered.map { "\($0)" }) == Set(alerts.map { "\($0)" }))
+    }
 }
 
 /// The limits on open reservations: per account and in all.
