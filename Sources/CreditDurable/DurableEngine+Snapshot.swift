@@ -18,12 +18,6 @@ import CreditCore
 import CreditEngine
 import CreditJournal
 
-#if canImport(Darwin)
-    import Darwin
-#else
-    import Glibc
-#endif
-
 /// When the durable engine takes snapshots by itself.
 public struct SnapshotPolicy: Sendable, Hashable {
     /// The fewest journalled records between automatic snapshots: each writes the whole state.
@@ -200,52 +194,26 @@ extension DurableEngine {
     }
 }
 
-/// The calling thread's CPU time, in nanoseconds.
-func threadCPUNanoseconds() -> UInt64 {
-    var now = timespec()
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now)
-    return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
-}
-
 /// Wake-ups of a snapshot thread, and its stop. Safe from any thread.
 final class SnapshotSignal: @unchecked Sendable {
-    // Safe to share: the flags are read and written only with the mutex held.
-    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
-    private let condition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    // Safe to share: the flags are read and written only with the lock held.
+    private let lock = ConditionLock()
     private var requested = false
     private var stopping = false
     private var running = true
 
-    init() {
-        pthread_mutex_init(mutex, nil)
-        pthread_cond_init(condition, nil)
-    }
-
-    deinit {
-        pthread_cond_destroy(condition)
-        pthread_mutex_destroy(mutex)
-        condition.deallocate()
-        mutex.deallocate()
-    }
-
-    private func locked<R>(_ body: () -> R) -> R {
-        pthread_mutex_lock(mutex)
-        defer { pthread_mutex_unlock(mutex) }
-        return body()
-    }
-
     /// Asks for a snapshot.
     func request() {
-        locked {
+        lock.withLock {
             requested = true
-            pthread_cond_broadcast(condition)
+            lock.broadcast()
         }
     }
 
     /// The thread's wait: true for a requested snapshot, false to stop.
     func next() -> Bool {
-        locked {
-            while !requested && !stopping { pthread_cond_wait(condition, mutex) }
+        lock.withLock {
+            while !requested && !stopping { lock.wait() }
             requested = false
             return !stopping
         }
@@ -253,18 +221,18 @@ final class SnapshotSignal: @unchecked Sendable {
 
     /// Tells the thread to stop; with `waiting`, returns once it has.
     func stop(waiting: Bool) {
-        locked {
+        lock.withLock {
             stopping = true
-            pthread_cond_broadcast(condition)
-            while waiting && running { pthread_cond_wait(condition, mutex) }
+            lock.broadcast()
+            while waiting && running { lock.wait() }
         }
     }
 
     /// The thread has stopped.
     func finished() {
-        locked {
+        lock.withLock {
             running = false
-            pthread_cond_broadcast(condition)
+            lock.broadcast()
         }
     }
 }

@@ -75,7 +75,7 @@ extension CreditEngine {
     /// A grant or refund: ids unique across shards. A used id goes to the shard that holds
     /// it (its ledger answers the retry or the conflict); a new one to its owner's shard.
     private func createUnique(
-        _ id: String, kind: WritableKeyPath<Registry, RegistryMap>, owner: Int?, ownerRefusal: RefusalCode,
+        _ id: String, kind: WritableKeyPath<Registry, [String: Int]>, owner: Int?, ownerRefusal: RefusalCode,
         _ request: Request, at t: Milliseconds, alerts: inout [Alert]
     ) -> Response {
         registry.withLock { registry in

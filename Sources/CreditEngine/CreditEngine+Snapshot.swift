@@ -355,11 +355,8 @@ struct EngineSnapshotWriter {
     }
 
     /// Id → shard entries, sorted by id so that equal registries give equal bytes.
-    mutating func registry(_ map: CreditEngine.RegistryMap) {
-        var entries: [(id: String, shard: Int)] = []
-        entries.reserveCapacity(map.count)
-        for bucket in map.buckets { for (id, shard) in bucket { entries.append((id, shard)) } }
-        entries.sort { $0.id < $1.id }
+    mutating func registry(_ map: [String: Int]) {
+        let entries = map.sorted { $0.key < $1.key }
         count(entries.count)
         for (id, shard) in entries {
             string(id)
@@ -436,7 +433,7 @@ struct EngineSnapshotReader {
         return configuration
     }
 
-    mutating func registry(into map: inout CreditEngine.RegistryMap, shardCount: Int) throws(EngineSnapshotError) {
+    mutating func registry(into map: inout [String: Int], shardCount: Int) throws(EngineSnapshotError) {
         let count = try count()
         for _ in 0..<count {
             let id = try string()

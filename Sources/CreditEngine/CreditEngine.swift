@@ -74,23 +74,8 @@ public final class CreditEngine: @unchecked Sendable {
     }
 
     struct Registry {
-        var grantShard = RegistryMap()
-        var refundShard = RegistryMap()
-    }
-
-    /// Ids (of grants, or of refunds) → the shard that holds them, in buckets by the id's
-    /// hash, so that no single dictionary grows to every id (a rehash moves one bucket).
-    struct RegistryMap {
-        /// Buckets: a power of two.
-        static let bucketCount = 256
-        private(set) var buckets = [[String: Int]](repeating: [:], count: bucketCount)
-
-        subscript(id: String) -> Int? {
-            get { buckets[id.hashValue & (Self.bucketCount - 1)][id] }
-            set { buckets[id.hashValue & (Self.bucketCount - 1)][id] = newValue }
-        }
-
-        var count: Int { buckets.reduce(0) { $0 + $1.count } }
+        var grantShard: [String: Int] = [:]
+        var refundShard: [String: Int] = [:]
     }
 
     /// An engine with the given limits and clock.

@@ -190,13 +190,6 @@ public enum DurableReplay {
     }
 }
 
-/// CPU time of the calling thread, in nanoseconds.
-func threadCPUNanoseconds() -> UInt64 {
-    var now = timespec()
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now)
-    return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
-}
-
 /// A value shared with a snapshot thread, under a lock.
 final class SharedBox<Value: Sendable>: @unchecked Sendable {
     private let lock = ConditionLock()

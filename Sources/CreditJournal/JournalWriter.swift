@@ -318,12 +318,20 @@ public func monotonicNanoseconds() -> UInt64 {
     return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
 }
 
-/// A pthread mutex with one condition variable. Safe from any thread.
-final class ConditionLock: @unchecked Sendable {
+/// CPU time of the calling thread, in nanoseconds (CLOCK_THREAD_CPUTIME_ID).
+public func threadCPUNanoseconds() -> UInt64 {
+    var now = timespec()
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now)
+    return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
+}
+
+/// A pthread mutex with one condition variable: the journals' writers and the durable
+/// engine's snapshot thread (CreditDurable). Safe from any thread.
+public final class ConditionLock: @unchecked Sendable {
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private let condition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
 
-    init() {
+    public init() {
         pthread_mutex_init(mutex, nil)
         var attributes = pthread_condattr_t()
         pthread_condattr_init(&attributes)
@@ -339,14 +347,14 @@ final class ConditionLock: @unchecked Sendable {
         mutex.deallocate()
     }
 
-    func withLock<R, E: Error>(_ body: () throws(E) -> R) throws(E) -> R {
+    public func withLock<R, E: Error>(_ body: () throws(E) -> R) throws(E) -> R {
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }
         return try body()
     }
 
     /// Waits on the condition; call with the lock held.
-    func wait(timeoutNanoseconds: UInt64? = nil) {
+    public func wait(timeoutNanoseconds: UInt64? = nil) {
         guard let timeoutNanoseconds else {
             pthread_cond_wait(condition, mutex)
             return
@@ -356,7 +364,7 @@ final class ConditionLock: @unchecked Sendable {
         pthread_cond_timedwait(condition, mutex, &time)
     }
 
-    func broadcast() { pthread_cond_broadcast(condition) }
+    public func broadcast() { pthread_cond_broadcast(condition) }
 }
 
 /// A detached pthread running a closure once: the journals' writer threads, and the durable
