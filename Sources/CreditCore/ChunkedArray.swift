@@ -82,7 +82,7 @@ private let touchedWords = Atomic<UInt>(0)
 func touchObjects(_ references: UnsafeRawPointer, count: Int) {
     var folded: UInt = 0
     for index in 0..<count {
-        let object = references.load(fromByteOffset: index &* 8, as: UInt.self)
+        let object = references.load(fromByteOffset: index &* MemoryLayout<UInt>.stride, as: UInt.self)
         if object != 0 { folded ^= UnsafeRawPointer(bitPattern: object)!.load(as: UInt.self) }
     }
     touchedWords.store(folded, ordering: .relaxed)
