@@ -4,9 +4,11 @@
 // ledger; it does no I/O. The format is a flat little-endian encoding of every table in
 // index order, with dictionaries and sets in sorted key order, so that two ledgers in the
 // same state encode to the same bytes (the tests compare snapshots byte for byte). The id
-// tables are not stored as slots: their hashes come from Swift's per-process seeded
-// `Hasher`, so they are rebuilt by inserting the ids again, in index order. Checksums and
-// files are the journal's business.
+// tables are not stored: their hashes come from Swift's per-process seeded `Hasher`, and
+// their keys are the records' own ids (account, grant and event `i` has the id at index
+// `i`), so they are rebuilt from the decoded records (`IdentityTable.init(bulk:)`).
+// Version 1 also stored the three id lists; it is still read. Checksums and files are the
+// journal's business.
 
 /// A snapshot that cannot be decoded: truncated, or holding a value out of range.
 public struct LedgerSnapshotError: Error, Hashable, CustomStringConvertible {
@@ -19,8 +21,11 @@ public struct LedgerSnapshotError: Error, Hashable, CustomStringConvertible {
 }
 
 extension Ledger {
-    /// The version written at the start of every snapshot; decoding refuses any other.
-    public static let snapshotFormatVersion: UInt32 = 1
+    /// The version written at the start of every snapshot. Decoding reads this one and
+    /// version 1 (which also held the id lists, the records' ids again); it refuses others.
+    public static let snapshotFormatVersion: UInt32 = 2
+    /// The oldest version decoding still reads.
+    static let snapshotFormatVersionOldest: UInt32 = 1
 
     /// Requests accepted so far (well formed and not `time_went_backwards`): each of them
     /// passed time and so changed the state, even when refused. The journal records exactly
@@ -88,13 +93,6 @@ extension Ledger {
         func recordDone() throws(Failure) {
             if writer.bytes.count >= writer.flushBytes { try flush(&writer) }
         }
-        func strings(_ values: ChunkedArray<String>) throws(Failure) {
-            writer.count(values.count)
-            for value in values {
-                writer.string(value)
-                try recordDone()
-            }
-        }
         writer.u32(Self.snapshotFormatVersion)
         writer.i64(lastTime)
         writer.i64(lastDayIndex)
@@ -115,9 +113,7 @@ extension Ledger {
             writer.event(event)
             try recordDone()
         }
-        try strings(accountIDs.keys)
-        try strings(grantIDs.keys)
-        try strings(eventIDs.keys)
+        // The id tables are the records' ids (see the file's opening): not written.
         // In insertion order: restoring inserts them again in that order, the same table.
         writer.count(refunds.count)
         for refund in refunds.values {
@@ -155,7 +151,9 @@ extension Ledger {
         self.init()
         var reader = SnapshotReader(bytes: bytes)
         let version = try reader.u32()
-        guard version == Self.snapshotFormatVersion else { throw reader.error("format version \(version)") }
+        guard (Self.snapshotFormatVersionOldest...Self.snapshotFormatVersion).contains(version) else {
+            throw reader.error("format version \(version)")
+        }
         lastTime = try reader.i64()
         lastDayIndex = try reader.i64()
         lastMonthIndex = try reader.i64()
@@ -169,9 +167,16 @@ extension Ledger {
         let eventCount = try reader.count()
         events.reserveCapacity(eventCount)
         for _ in 0..<eventCount { events.append(try reader.event()) }
-        accountIDs = try reader.identityTable(expectedCount: accountCount)
-        grantIDs = try reader.identityTable(expectedCount: grantCount)
-        eventIDs = try reader.identityTable(expectedCount: eventCount)
+        if version == 1 {
+            // The id lists of version 1: each must be the records' ids, in order.
+            try reader.idList(equalTo: accounts.lazy.map(\.id), "account")
+            try reader.idList(equalTo: grants.lazy.map(\.id), "grant")
+            try reader.idList(equalTo: events.lazy.map(\.id), "event")
+        }
+        let idsOffset = reader.offset
+        accountIDs = try Self.identityTable(accounts.lazy.map(\.id), "account", at: idsOffset)
+        grantIDs = try Self.identityTable(grants.lazy.map(\.id), "grant", at: idsOffset)
+        eventIDs = try Self.identityTable(events.lazy.map(\.id), "event", at: idsOffset)
         let refundCount = try reader.count()
         for _ in 0..<refundCount {
             let refund = try reader.refund()
@@ -197,6 +202,20 @@ extension Ledger {
         for _ in 0..<boundaryCount { accountsAlertingAtBoundary.insert(try reader.i32()) }
         guard reader.offset == bytes.count else { throw reader.error("bytes after the end") }
         try checkSnapshotIndices(reader)
+    }
+
+    /// The id table of `ids` (the records' ids in index order); a duplicate id is an error
+    /// at `offset` (where the tables would be).
+    private static func identityTable<IDs: Collection<String>>(
+        _ ids: IDs, _ kind: String, at offset: Int
+    ) throws(LedgerSnapshotError) -> IdentityTable {
+        var keys = ChunkedArray<String>()
+        for id in ids { keys.append(id) }
+        do {
+            return try IdentityTable(bulk: keys)
+        } catch {
+            throw LedgerSnapshotError(message: "\(kind) id \(keys[error.index]) twice", offset: offset)
+        }
     }
 
     /// Every stored index points into its table: a decoded snapshot never traps later.
@@ -455,17 +474,14 @@ struct SnapshotReader {
         guard value <= 1 else { throw error("boolean \(value)") }
         return value == 1
     }
+    // Integers are loaded whole (bounds checked by `take`): a snapshot holds tens of millions.
     mutating func u64() throws(LedgerSnapshotError) -> UInt64 {
         let start = try take(8)
-        var value: UInt64 = 0
-        for index in (start..<start + 8).reversed() { value = value << 8 | UInt64(bytes[index]) }
-        return value
+        return UInt64(littleEndian: bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: start, as: UInt64.self) })
     }
     mutating func u32() throws(LedgerSnapshotError) -> UInt32 {
         let start = try take(4)
-        var value: UInt32 = 0
-        for index in (start..<start + 4).reversed() { value = value << 8 | UInt32(bytes[index]) }
-        return value
+        return UInt32(littleEndian: bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: start, as: UInt32.self) })
     }
     mutating func i64() throws(LedgerSnapshotError) -> Int64 { Int64(bitPattern: try u64()) }
     mutating func i32() throws(LedgerSnapshotError) -> Int32 { Int32(bitPattern: try u32()) }
@@ -479,7 +495,9 @@ struct SnapshotReader {
     mutating func string() throws(LedgerSnapshotError) -> String {
         let length = try count()
         let start = try take(length)
-        return String(decoding: bytes[start..<start + length], as: UTF8.self)
+        return bytes.withUnsafeBufferPointer { buffer in
+            String(decoding: UnsafeBufferPointer(rebasing: buffer[start..<start + length]), as: UTF8.self)
+        }
     }
     mutating func strings() throws(LedgerSnapshotError) -> [String] {
         let n = try count()
@@ -682,17 +700,15 @@ struct SnapshotReader {
         return RatesRequest(version: version, effectiveAt: effectiveAt, items: items)
     }
 
-    /// Rebuilds an id table by inserting its ids in index order.
-    mutating func identityTable(expectedCount: Int) throws(LedgerSnapshotError) -> IdentityTable {
-        let ids = try strings()
-        guard ids.count == expectedCount else { throw error("id table of \(ids.count), expected \(expectedCount)") }
-        var table = IdentityTable()
-        for id in ids {
-            let lookup = table.find(id)
-            guard lookup.index == nil else { throw error("id \(id) twice") }
-            _ = table.insert(id, at: lookup)
+    /// Reads a list of ids (version 1) and checks that it is `expected`.
+    mutating func idList<Expected: Collection<String>>(
+        equalTo expected: Expected, _ kind: String
+    ) throws(LedgerSnapshotError) {
+        let count = try count()
+        guard count == expected.count else { throw error("\(kind) id list of \(count), expected \(expected.count)") }
+        for id in expected {
+            guard try string() == id else { throw error("\(kind) id list differs from the \(kind)s' ids") }
         }
-        return table
     }
 }
 

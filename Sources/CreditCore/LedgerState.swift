@@ -183,6 +183,14 @@ struct EventState: Sendable {
         if case .charge = request { return .charge }
         return .reservation
     }
+
+    /// The event's id: its key in the ledger's event id table.
+    var id: String {
+        switch request {
+        case .reserve(let reserve): reserve.id
+        case .charge(let charge): charge.id
+        }
+    }
 }
 
 struct RefundState: Sendable {

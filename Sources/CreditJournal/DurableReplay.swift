@@ -44,6 +44,9 @@ public struct DurableReplayStatistics: Sendable {
     public var recoveryNanoseconds: UInt64 = 0
     /// Of the recovery: reading, checking and decoding the snapshot; then the journal after it.
     public var recoverySnapshotNanoseconds: UInt64 = 0
+    /// Of the snapshot: decoding its checked bytes, wall and CPU time.
+    public var recoverySnapshotDecodeNanoseconds: UInt64 = 0
+    public var recoverySnapshotDecodeCPUNanoseconds: UInt64 = 0
     public var recoveryJournalNanoseconds: UInt64 = 0
     /// Reading the trace's lines the directory covers and checking their hash.
     public var prefixCheckNanoseconds: UInt64 = 0
@@ -88,6 +91,8 @@ public enum DurableReplay {
         let recovered = try JournalRecovery.recover(directory: directory, fileSystem: fileSystem, repair: true)
         statistics.recoveryNanoseconds = monotonicNanoseconds() - start
         statistics.recoverySnapshotNanoseconds = recovered.snapshotNanoseconds
+        statistics.recoverySnapshotDecodeNanoseconds = recovered.snapshotDecodeNanoseconds
+        statistics.recoverySnapshotDecodeCPUNanoseconds = recovered.snapshotDecodeCPUNanoseconds
         statistics.recoveryJournalNanoseconds = recovered.journalNanoseconds
         statistics.recoveredRecordCount = recovered.scan.recordCountAfterSnapshot
         let lastLine = recovered.scan.lastLine

@@ -34,6 +34,9 @@ public struct RecoveredJournal: Sendable {
     public var nextSequence: UInt64
     /// Time spent reading, checking and decoding the snapshot.
     public var snapshotNanoseconds: UInt64 = 0
+    /// Of that, decoding the checked bytes into a ledger: wall and the thread's CPU time.
+    public var snapshotDecodeNanoseconds: UInt64 = 0
+    public var snapshotDecodeCPUNanoseconds: UInt64 = 0
     /// Time spent reading, checking and applying the journal after it.
     public var journalNanoseconds: UInt64 = 0
 }
@@ -65,8 +68,11 @@ public enum JournalRecovery {
         var alerts: [Alert] = []
         let start = monotonicNanoseconds()
         var snapshotDone = start
+        var decode: (wall: UInt64, cpu: UInt64) = (0, 0)
         let scan = try walk(directory: directory, fileSystem: fileSystem, keepBatches: false) {
             name, body throws(JournalError) in
+            let (decodeStart, decodeCPUStart) = (monotonicNanoseconds(), threadCPUNanoseconds())
+            defer { decode = (monotonicNanoseconds() - decodeStart, threadCPUNanoseconds() - decodeCPUStart) }
             do throws(LedgerSnapshotError) { ledger = try Ledger(snapshotBytes: body) } catch {
                 throw .corrupt(directory + "/" + name, offset: JournalFormat.snapshotHeaderBytes + error.offset, error.message)
             }
@@ -93,6 +99,7 @@ public enum JournalRecovery {
         if repair { try self.repair(scan, directory: directory, fileSystem: fileSystem) }
         return RecoveredJournal(
             ledger: ledger, scan: scan, nextSequence: nextSequence, snapshotNanoseconds: snapshotDone - start,
+            snapshotDecodeNanoseconds: decode.wall, snapshotDecodeCPUNanoseconds: decode.cpu,
             journalNanoseconds: finished - snapshotDone)
     }
 

@@ -1,0 +1,49 @@
+// Snapshots of the ledger's format version 1 (which also held the three id lists) are still
+// read: `Fixtures/ledger-snapshot-v1.bin` is the body of the snapshot that the build of
+// commit 65f988a wrote at the end of `creditmeter generate --seed 5 --lines 120 --accounts 3`
+// replayed with `--data-dir DIR --snapshot-at-end` (the file's 48-byte header cut off).
+
+import CreditCore
+import CreditJournal
+import Testing
+
+@Suite struct SnapshotFormatVersionTests {
+    static func fixture() throws -> [UInt8] {
+        let directory = String(#filePath.prefix(upTo: #filePath.lastIndex(of: "/")!))
+        return try POSIXFileSystem().read(directory + "/Fixtures/ledger-snapshot-v1.bin")
+    }
+
+    static let expected = ExpectedTrace(seed: 5, lineCount: 120, accountCount: 3).finalLedger
+
+    @Test func aVersionOneSnapshotDecodesToTheSameState() throws {
+        let bytes = try Self.fixture()
+        #expect(Array(bytes.prefix(4)) == [1, 0, 0, 0], "the fixture is of version 1")
+        #expect(Ledger.snapshotFormatVersion == 2)
+        let restored = try Ledger(snapshotBytes: bytes)
+        #expect(restored.snapshotBytes() == Self.expected.snapshotBytes())
+        #expect(restored.snapshotBytes().prefix(4) == [2, 0, 0, 0])
+    }
+
+    /// Version 1's id lists must be the records' ids: the account list is the last place the
+    /// account ids occur (events hold them before it; nothing after it does).
+    @Test func aVersionOneIDListThatDiffersIsRefused() throws {
+        var bytes = try Self.fixture()
+        let needle: [UInt8] = [5, 0, 0, 0] + Array("acct0".utf8)
+        let at = try #require(
+            (0...(bytes.count - needle.count)).last { Array(bytes[$0..<$0 + needle.count]) == needle })
+        bytes[at + needle.count - 1] = UInt8(ascii: "9")
+        let error = try #require(throws: LedgerSnapshotError.self) { try Ledger(snapshotBytes: bytes) }
+        #expect(error.message.contains("account id list differs"), "\(error)")
+        #expect(error.offset > at, "\(error)")
+    }
+
+    @Test func otherVersionsAreRefused() throws {
+        for version: UInt8 in [0, 3, 255] {
+            var bytes = Self.expected.snapshotBytes()
+            bytes[0] = version
+            let error = #expect(throws: LedgerSnapshotError.self) { try Ledger(snapshotBytes: bytes) }
+            #expect(error?.message == "format version \(version)")
+            #expect(error?.offset == 4)
+        }
+    }
+}
