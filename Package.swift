@@ -39,7 +39,9 @@ let package = Package(
         .target(name: "CreditCore"),
         .target(name: "CreditTrace", dependencies: ["CreditCore"]),
         .target(name: "CreditEngine", dependencies: ["CreditCore"]),
-        .target(name: "CreditJournal", dependencies: ["CreditCore", "CreditTrace"]),
+        // The CPU's CRC-32C instruction, which Swift cannot name (Sources/CCRC32C).
+        .target(name: "CCRC32C"),
+        .target(name: "CreditJournal", dependencies: ["CreditCore", "CreditTrace", "CCRC32C"]),
         .target(name: "CreditDurable", dependencies: ["CreditCore", "CreditEngine", "CreditJournal"]),
         .target(
             name: "CreditLoad",
