@@ -7,8 +7,17 @@
 // tables are not stored: their hashes come from Swift's per-process seeded `Hasher`, and
 // their keys are the records' own ids (account, grant and event `i` has the id at index
 // `i`), so they are rebuilt from the decoded records (`IdentityTable.init(bulk:)`).
-// Version 1 also stored the three id lists; it is still read. Checksums and files are the
-// journal's business.
+// Version 1 also stored the three id lists; it is still read. Version 2 ends with a trailer
+// giving where the grants, events and refunds start, so that decoding reads the events on a
+// second thread beside the rest. Checksums and files are the journal's business.
+
+import Dispatch
+
+/// The events' half of a decode, handed from its thread: written before the group's
+/// `wait()` returns, read after it (the group orders the two).
+private final class SnapshotPart<Value>: @unchecked Sendable {
+    var result: Result<Value, LedgerSnapshotError>?
+}
 
 /// A snapshot that cannot be decoded: truncated, or holding a value out of range.
 public struct LedgerSnapshotError: Error, Hashable, CustomStringConvertible {
@@ -75,6 +84,7 @@ extension Ledger {
                 }
             }
             try result.get()
+            writer.flushedCount += writer.bytes.count
             writer.bytes.removeAll(keepingCapacity: true)
         }
         try encodeSnapshot(into: &writer, flush: flush)
@@ -103,16 +113,19 @@ extension Ledger {
             writer.account(account)
             try recordDone()
         }
+        let grantsOffset = writer.offset
         writer.count(grants.count)
         for grant in grants {
             writer.grant(grant)
             try recordDone()
         }
+        let eventsOffset = writer.offset
         writer.count(events.count)
         for event in events {
             writer.event(event)
             try recordDone()
         }
+        let refundsOffset = writer.offset
         // The id tables are the records' ids (see the file's opening): not written.
         // In insertion order: restoring inserts them again in that order, the same table.
         writer.count(refunds.count)
@@ -140,6 +153,10 @@ extension Ledger {
             writer.i32(index)
             try recordDone()
         }
+        // Where the grants, events and refunds start, so that the events (most of a big
+        // state) can be decoded on another thread beside the rest.
+        for offset in [grantsOffset, eventsOffset, refundsOffset] { writer.u64(UInt64(offset)) }
+        writer.u32(UInt32(Self.snapshotSectionCount))
     }
 
     /// Restores a ledger from ``snapshotBytes()``.
@@ -158,25 +175,74 @@ extension Ledger {
         lastDayIndex = try reader.i64()
         lastMonthIndex = try reader.i64()
         serial = try reader.u64()
-        let accountCount = try reader.count()
-        accounts.reserveCapacity(accountCount)
-        for _ in 0..<accountCount { accounts.append(try reader.account()) }
-        let grantCount = try reader.count()
-        grants.reserveCapacity(grantCount)
-        for _ in 0..<grantCount { grants.append(try reader.grant()) }
-        let eventCount = try reader.count()
-        events.reserveCapacity(eventCount)
-        for _ in 0..<eventCount { events.append(try reader.event()) }
-        if version == 1 {
-            // The id lists of version 1: each must be the records' ids, in order.
-            try reader.idList(equalTo: accounts.lazy.map(\.id), "account")
-            try reader.idList(equalTo: grants.lazy.map(\.id), "grant")
-            try reader.idList(equalTo: events.lazy.map(\.id), "event")
+        guard version >= 2 else {
+            try decodeVersion1(&reader)
+            return
         }
-        let idsOffset = reader.offset
-        accountIDs = try Self.identityTable(accounts.lazy.map(\.id), "account", at: idsOffset)
-        grantIDs = try Self.identityTable(grants.lazy.map(\.id), "grant", at: idsOffset)
-        eventIDs = try Self.identityTable(events.lazy.map(\.id), "event", at: idsOffset)
+        let sections = try reader.sectionTrailer()
+        let start = reader
+        // The events on another thread: most of a big state (10M events of 1M accounts: 90%
+        // of the bytes), and independent of the rest until the indices are checked.
+        let eventsPart = SnapshotPart<(events: ChunkedArray<EventState>, ids: IdentityTable)>()
+        let group = DispatchGroup()
+        DispatchQueue.global().async(group: group) {
+            eventsPart.result = Result { () throws(LedgerSnapshotError) in
+                var eventsReader = start
+                eventsReader.offset = sections.events
+                eventsReader.end = sections.refunds
+                let events = try eventsReader.table(section: "events") { (reader) throws(LedgerSnapshotError) in try reader.event() }
+                return (events, try Self.identityTable(events.lazy.map(\.id), "event", at: sections.events))
+            }
+        }
+        let rest = Result { () throws(LedgerSnapshotError) in
+            var sectionReader = start
+            sectionReader.end = sections.grants
+            let accounts = try sectionReader.table(section: "accounts") { (reader) throws(LedgerSnapshotError) in try reader.account() }
+            sectionReader.end = sections.events
+            let grants = try sectionReader.table(section: "grants") { (reader) throws(LedgerSnapshotError) in try reader.grant() }
+            sectionReader.offset = sections.refunds
+            sectionReader.end = start.end
+            return (accounts, grants, sectionReader)
+        }
+        group.wait()
+        // The first damage in byte order: the accounts and grants come before the events.
+        var restReader: SnapshotReader
+        switch (rest, eventsPart.result!) {
+        case (.failure(let error), _) where error.offset < sections.events: throw error
+        case (_, .failure(let error)): throw error
+        case (.failure(let error), _): throw error
+        case (.success(let decoded), .success(let eventsDecoded)):
+            (accounts, grants, restReader) = decoded
+            (events, eventIDs) = eventsDecoded
+        }
+        accountIDs = try Self.identityTable(accounts.lazy.map(\.id), "account", at: sections.events)
+        grantIDs = try Self.identityTable(grants.lazy.map(\.id), "grant", at: sections.events)
+        try decodeRest(&restReader)
+        try checkSnapshotIndices(restReader)
+    }
+
+    /// Offsets in a snapshot's trailer (format 2): where the grants, events and refunds start.
+    static let snapshotSectionCount = 3
+
+    /// Version 1: one pass, the id lists after the events.
+    private mutating func decodeVersion1(_ reader: inout SnapshotReader) throws(LedgerSnapshotError) {
+        accounts = try reader.table(section: nil) { (reader) throws(LedgerSnapshotError) in try reader.account() }
+        grants = try reader.table(section: nil) { (reader) throws(LedgerSnapshotError) in try reader.grant() }
+        events = try reader.table(section: nil) { (reader) throws(LedgerSnapshotError) in try reader.event() }
+        // The id lists of version 1: each must be the records' ids, in order.
+        try reader.idList(equalTo: accounts.lazy.map(\.id), "account")
+        try reader.idList(equalTo: grants.lazy.map(\.id), "grant")
+        try reader.idList(equalTo: events.lazy.map(\.id), "event")
+        accountIDs = try Self.identityTable(accounts.lazy.map(\.id), "account", at: reader.offset)
+        grantIDs = try Self.identityTable(grants.lazy.map(\.id), "grant", at: reader.offset)
+        eventIDs = try Self.identityTable(events.lazy.map(\.id), "event", at: reader.offset)
+        try decodeRest(&reader)
+        try checkSnapshotIndices(reader)
+    }
+
+    /// The tables after the events: refunds, rate versions, deadlines, boundary alerts; then
+    /// the reader must be at its end.
+    private mutating func decodeRest(_ reader: inout SnapshotReader) throws(LedgerSnapshotError) {
         let refundCount = try reader.count()
         for _ in 0..<refundCount {
             let refund = try reader.refund()
@@ -200,8 +266,7 @@ extension Ledger {
         deadlines = DeadlineHeap(due)
         let boundaryCount = try reader.count()
         for _ in 0..<boundaryCount { accountsAlertingAtBoundary.insert(try reader.i32()) }
-        guard reader.offset == bytes.count else { throw reader.error("bytes after the end") }
-        try checkSnapshotIndices(reader)
+        guard reader.offset == reader.end else { throw reader.error("bytes after the end") }
     }
 
     /// The id table of `ids` (the records' ids in index order); a duplicate id is an error
@@ -255,6 +320,10 @@ struct SnapshotWriter {
     var bytes: [UInt8] = []
     /// The size at which `encodeSnapshot` hands the bytes on (never, by default).
     var flushBytes = Int.max
+    /// Bytes handed on before `bytes`.
+    var flushedCount = 0
+    /// The offset of the next byte written, from the snapshot's start.
+    var offset: Int { flushedCount + bytes.count }
 
     mutating func u8(_ value: UInt8) { bytes.append(value) }
     mutating func bool(_ value: Bool) { bytes.append(value ? 1 : 0) }
@@ -460,11 +529,57 @@ struct SnapshotWriter {
 struct SnapshotReader {
     let bytes: [UInt8]
     var offset = 0
+    /// Where the part being read ends: reads past it are refused as truncated.
+    var end: Int
+
+    init(bytes: [UInt8]) {
+        self.bytes = bytes
+        end = bytes.count
+    }
 
     func error(_ message: String) -> LedgerSnapshotError { LedgerSnapshotError(message: message, offset: offset) }
 
+    /// Reads the trailer (format 2) and ends the reader before it: the offsets where the
+    /// grants, events and refunds start, each checked to be in order and inside the bytes.
+    mutating func sectionTrailer() throws(LedgerSnapshotError) -> (grants: Int, events: Int, refunds: Int) {
+        let trailerBytes = Ledger.snapshotSectionCount * 8 + 4
+        guard end - offset >= trailerBytes else { throw error("truncated: no section trailer") }
+        var trailer = self
+        trailer.offset = end - 4
+        guard try trailer.u32() == UInt32(Ledger.snapshotSectionCount) else {
+            trailer.offset = end - 4
+            throw trailer.error("section trailer count")
+        }
+        trailer.offset = end - trailerBytes
+        var offsets: [Int] = []
+        for _ in 0..<Ledger.snapshotSectionCount {
+            let value = try trailer.u64()
+            guard value <= UInt64(end - trailerBytes), offsets.last.map({ UInt64($0) <= value }) ?? (value >= UInt64(offset)) else {
+                trailer.offset -= 8
+                throw trailer.error("section offset \(value)")
+            }
+            offsets.append(Int(value))
+        }
+        end -= trailerBytes
+        return (offsets[0], offsets[1], offsets[2])
+    }
+
+    /// A counted table of records read by `record`. With a `section` name, the reader must
+    /// end exactly at `end` (where the next section starts).
+    mutating func table<Element>(
+        section: String?, _ record: (inout SnapshotReader) throws(LedgerSnapshotError) -> Element
+    ) throws(LedgerSnapshotError) -> ChunkedArray<Element> {
+        let count = try count()
+        var table = ChunkedArray<Element>()
+        for _ in 0..<count { table.append(try record(&self)) }
+        if let section, offset != end {
+            throw error("the \(section) end here, the trailer says at byte \(end)")
+        }
+        return table
+    }
+
     mutating func take(_ count: Int) throws(LedgerSnapshotError) -> Int {
-        guard count <= bytes.count - offset else { throw error("truncated") }
+        guard count <= end - offset else { throw error("truncated") }
         defer { offset += count }
         return offset
     }
@@ -489,7 +604,7 @@ struct SnapshotReader {
     /// left is corrupt (and never allocates a huge array).
     mutating func count() throws(LedgerSnapshotError) -> Int {
         let value = Int(try u32())
-        guard value <= bytes.count - offset else { throw error("count \(value) beyond the end") }
+        guard value <= end - offset else { throw error("count \(value) beyond the end") }
         return value
     }
     mutating func string() throws(LedgerSnapshotError) -> String {

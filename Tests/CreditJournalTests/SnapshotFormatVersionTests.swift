@@ -37,6 +37,39 @@ import Testing
         #expect(error.offset > at, "\(error)")
     }
 
+    /// Format 2 ends with where the grants, events and refunds start (u64 each, then the
+    /// count 3): a wrong offset, or offsets out of order, is refused, never decoded wrongly.
+    @Test func aWrongSectionOffsetIsRefused() throws {
+        let bytes = ExpectedTrace(seed: 4, lineCount: 500, accountCount: 10).finalLedger.snapshotBytes()
+        let trailer = bytes.count - 28
+        #expect(Array(bytes[(bytes.count - 4)...]) == [3, 0, 0, 0])
+        func offset(_ k: Int) -> Int {
+            bytes[(trailer + 8 * k)..<(trailer + 8 * k + 8)].reversed().reduce(0) { $0 << 8 | Int($1) }
+        }
+        let (grants, events, refunds) = (offset(0), offset(1), offset(2))
+        #expect(36 < grants && grants < events && events < refunds && refunds < trailer)
+        for k in 0..<3 {
+            for delta in [-1, 1, 4, -5] {
+                var damaged = bytes
+                let value = UInt64(offset(k) + delta)
+                for byte in 0..<8 { damaged[trailer + 8 * k + byte] = UInt8(truncatingIfNeeded: value >> (8 * byte)) }
+                let error = #expect(throws: LedgerSnapshotError.self, "offset \(k) moved by \(delta)") {
+                    try Ledger(snapshotBytes: damaged)
+                }
+                #expect(error.map { $0.offset > 0 } ?? false)
+            }
+        }
+        var swapped = bytes
+        for byte in 0..<8 { swapped.swapAt(trailer + byte, trailer + 8 + byte) }
+        #expect(throws: LedgerSnapshotError.self) { try Ledger(snapshotBytes: swapped) }
+        var miscounted = bytes
+        miscounted[bytes.count - 4] = 2
+        let error = #expect(throws: LedgerSnapshotError.self) { try Ledger(snapshotBytes: miscounted) }
+        #expect(error?.message == "section trailer count")
+        #expect(error?.offset == bytes.count - 4)
+        #expect(try Ledger(snapshotBytes: bytes).snapshotBytes() == bytes)
+    }
+
     @Test func otherVersionsAreRefused() throws {
         for version: UInt8 in [0, 3, 255] {
             var bytes = Self.expected.snapshotBytes()
