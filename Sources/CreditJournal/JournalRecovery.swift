@@ -167,12 +167,16 @@ public enum JournalRecovery {
         }.get()
         guard header.bodyBytes <= UInt64(Int.max / 2) else { throw .corrupt(path, offset: 16, "snapshot body length") }
         let bodyBytes = Int(header.bodyBytes)
-        // One byte more than the body: a longer file is damage too.
-        var body = [UInt8](repeating: 0, count: bodyBytes + 1)
-        let count = try body.withUnsafeMutableBytes { raw in
-            Result { () throws(JournalError) in try fileSystem.read(path, at: JournalFormat.snapshotHeaderBytes, into: raw) }
-        }.get()
-        body.removeLast(body.count - count)
+        // One byte more than the body: a longer file is damage too. Read into uninitialized
+        // memory: zeroing hundreds of megabytes first would only be written over.
+        var read: Result<Int, JournalError> = .success(0)
+        let body = [UInt8](unsafeUninitializedCapacity: bodyBytes + 1) { buffer, initialized in
+            read = Result { () throws(JournalError) in
+                try fileSystem.read(path, at: JournalFormat.snapshotHeaderBytes, into: UnsafeMutableRawBufferPointer(buffer))
+            }
+            initialized = (try? read.get()) ?? 0
+        }
+        _ = try read.get()
         try JournalFormat.checkSnapshotBody(body, header: header, path: path)
         return (header, body)
     }
