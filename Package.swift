@@ -59,7 +59,7 @@ let package = Package(
         .executableTarget(
             name: "creditmeter",
             dependencies: [
-                "CreditCore", "CreditTrace", "CreditEngine", "CreditJournal", "CreditLoad",
+                "CreditCore", "CreditTrace", "CreditEngine", "CreditJournal", "CreditDurable", "CreditLoad",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .target(name: "CJemalloc", condition: .when(traits: ["Jemalloc"])),
             ]
@@ -72,7 +72,7 @@ let package = Package(
             name: "CreditJournalTests", dependencies: ["CreditCore", "CreditTrace", "CreditJournal"],
             exclude: ["Fixtures"]),
         .testTarget(name: "CreditDurableTests", dependencies: ["CreditCore", "CreditEngine", "CreditJournal", "CreditDurable"]),
-        .testTarget(name: "CreditLoadTests", dependencies: ["CreditCore", "CreditEngine", "CreditLoad"]),
+        .testTarget(name: "CreditLoadTests", dependencies: ["CreditCore", "CreditEngine", "CreditDurable", "CreditLoad"]),
     ]
 )
 

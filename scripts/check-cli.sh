@@ -31,6 +31,7 @@ expect_refusal "--threads must be 1" load --targets mutex --threads 0 --operatio
 expect_refusal "--accounts must be 1" load --targets mutex --accounts 0 --operations 10
 expect_refusal "unknown target" load --targets nosuch --operations 10
 expect_refusal "--durable-batch must be 1 ... 1024" load --targets engine-durable --durable-batch 0 --operations 10
+expect_refusal "--durable-snapshot-every must be 0 or 100 ... 1099511627776" load --targets engine-durable --durable-snapshot-every 99 --operations 10
 # The limits themselves are accepted.
 "$bin" generate --accounts 1 --lines 3 >"$work/small.jsonl" && [[ $(wc -l <"$work/small.jsonl") -eq 3 ]] \
   && echo "ok: generate --accounts 1 --lines 3 writes 3 lines" || { echo "FAIL: generate at its lower limits"; failures=$((failures + 1)); }

@@ -4,7 +4,9 @@
 // (up to `batchCountMax`, like a gateway thread serving several requests) and then waits
 // once for the last of their records, so one group commit covers every operation that
 // arrived while the previous sync ran. The journal lives in a new temporary directory,
-// removed at tear-down.
+// removed at tear-down. With `snapshotEveryRecords`, the engine snapshots itself into that
+// directory every so many records, on its snapshot thread, while the load runs; the stalls
+// it measured are then in `snapshotStatistics` (and on standard error at tear-down).
 
 import CreditCore
 import CreditDurable
@@ -27,13 +29,29 @@ public final class DurableEngineTarget: LoadTarget {
     let state = Mutex<(engine: DurableEngine, directory: String)?>(nil)
     let accountCount = Atomic<Int>(0)
     let mode: DurabilityMode
+    let snapshots: SnapshotPolicy
+    /// What the last run's snapshots measured (at its tear-down).
+    public let snapshotStatistics = Mutex<SnapshotStatistics?>(nil)
 
-    public init(batchCount: Int = 16, mode: DurabilityMode = .durable) throws {
+    /// `snapshotEveryRecords`: 0 for no snapshots, else
+    /// `SnapshotPolicy.recordsBetweenSnapshotsMin ... recordsBetweenSnapshotsMax`.
+    public init(batchCount: Int = 16, mode: DurabilityMode = .durable, snapshotEveryRecords: Int = 0) throws {
         guard (1...Self.batchCountLimit).contains(batchCount) else {
             throw LoadTargetError("engine-durable: batch count must be 1 ... \(Self.batchCountLimit)")
         }
         batchCountMax = batchCount
         self.mode = mode
+        if snapshotEveryRecords == 0 {
+            snapshots = .manual
+        } else {
+            do {
+                snapshots = try SnapshotPolicy(everyRecords: snapshotEveryRecords)
+            } catch {
+                throw LoadTargetError(
+                    "engine-durable: records between snapshots must be 0 or \(SnapshotPolicy.recordsBetweenSnapshotsMin) ... \(SnapshotPolicy.recordsBetweenSnapshotsMax)"
+                )
+            }
+        }
     }
 
     func current() throws -> DurableEngine {
@@ -57,7 +75,8 @@ public final class DurableEngineTarget: LoadTarget {
         }
         do {
             let engine = DurableEngine(
-                engine: try CreditEngine(configuration: EngineTarget.configuration(for: plan)), journal: journal)
+                engine: try CreditEngine(configuration: EngineTarget.configuration(for: plan)), journal: journal,
+                snapshots: snapshots)
             try createAccounts(plan, in: engine)
             state.withLock { $0 = (engine, directory) }
             accountCount.store(plan.accountCount, ordering: .relaxed)
@@ -106,6 +125,13 @@ public final class DurableEngineTarget: LoadTarget {
     public func tearDown() {
         guard let (engine, directory) = state.withLock({ old in defer { old = nil }; return old }) else { return }
         try? engine.close()  // a failed journal has nothing more to make durable
+        if snapshots != .manual {
+            let statistics = engine.snapshotStatistics
+            snapshotStatistics.withLock { $0 = statistics }
+            let line =
+                "engine-durable: \(statistics.snapshotCount) snapshots, \(statistics.failureCount) failed; appliers stalled max \(statistics.stallNanosecondsMax / 1_000) us, median \(statistics.stallNanosecondsMedian / 1_000) us\n"
+            _ = line.withCString { write(2, $0, strlen($0)) }  // standard error
+        }
         FileEngineJournal.removeDirectory(directory)
     }
 }

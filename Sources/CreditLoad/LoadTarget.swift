@@ -219,6 +219,8 @@ public struct PeerSettings: Sendable, Hashable {
     public var postgresConnectionsPerThread: Int
     /// Operations an `engine-durable` worker applies before it waits once for their records.
     public var durableBatchCount: Int
+    /// `engine-durable`: journal records between automatic snapshots; 0 for none.
+    public var durableSnapshotEveryRecords: Int
 
     public static let defaultRedisAddress = "127.0.0.1:6379"
     public static let defaultPostgresURL = "postgres://creditmeter:creditmeter@127.0.0.1:5432/creditmeter"
@@ -226,7 +228,7 @@ public struct PeerSettings: Sendable, Hashable {
     public init(
         redisAddress: String = defaultRedisAddress, postgresURL: String = defaultPostgresURL,
         redisConnectionsPerThread: Int = 4, redisPipelineDepth: Int = 8, postgresConnectionsPerThread: Int = 8,
-        durableBatchCount: Int = 16
+        durableBatchCount: Int = 16, durableSnapshotEveryRecords: Int = 0
     ) {
         self.redisAddress = redisAddress
         self.postgresURL = postgresURL
@@ -234,6 +236,7 @@ public struct PeerSettings: Sendable, Hashable {
         self.redisPipelineDepth = redisPipelineDepth
         self.postgresConnectionsPerThread = postgresConnectionsPerThread
         self.durableBatchCount = durableBatchCount
+        self.durableSnapshotEveryRecords = durableSnapshotEveryRecords
     }
 }
 
@@ -243,7 +246,9 @@ public enum TargetRegistry {
 
     public static let factories: [(name: String, make: Factory)] = [
         ("engine", { _ in EngineTarget() }),
-        ("engine-durable", { try DurableEngineTarget(batchCount: $0.durableBatchCount) }),
+        ("engine-durable", {
+            try DurableEngineTarget(batchCount: $0.durableBatchCount, snapshotEveryRecords: $0.durableSnapshotEveryRecords)
+        }),
         ("mutex", { _ in MutexTarget() }),
         ("floor", { _ in FloorTarget() }),
         ("redis", { try RedisTarget(settings: $0) }),

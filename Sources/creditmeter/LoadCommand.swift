@@ -4,6 +4,7 @@
 // or failed; a target that cannot run here (no server) is skipped and said so.
 
 import ArgumentParser
+import CreditDurable
 import CreditLoad
 
 #if canImport(Darwin)
@@ -84,6 +85,9 @@ struct LoadCommand: ParsableCommand {
     @Option(help: "engine-durable: operations a thread applies before it waits once for their durability (group commit).")
     var durableBatch: Int = 16
 
+    @Option(help: "engine-durable: journal records between automatic snapshots (0: none; else 100 ... 2^40).")
+    var durableSnapshotEvery: Int = 0
+
     /// The most operations one target may be asked for.
     static let operationsMax = 1_000_000_000
     /// The longest run of one target, seconds.
@@ -118,6 +122,11 @@ struct LoadCommand: ParsableCommand {
         guard (1...DurableEngineTarget.batchCountLimit).contains(durableBatch) else {
             throw ValidationError("--durable-batch must be 1 ... \(DurableEngineTarget.batchCountLimit)")
         }
+        let snapshotRange = SnapshotPolicy.recordsBetweenSnapshotsMin...SnapshotPolicy.recordsBetweenSnapshotsMax
+        guard durableSnapshotEvery == 0 || snapshotRange.contains(durableSnapshotEvery) else {
+            throw ValidationError(
+                "--durable-snapshot-every must be 0 or \(snapshotRange.lowerBound) ... \(snapshotRange.upperBound)")
+        }
         for count in [redisConnections, redisPipeline, postgresConnections] where !(1...Self.connectionsMax).contains(count) {
             throw ValidationError("connections and pipeline depth must be 1 ... \(Self.connectionsMax)")
         }
@@ -137,7 +146,8 @@ struct LoadCommand: ParsableCommand {
             redisAddress: redis ?? environment("CREDITMETER_REDIS") ?? PeerSettings.defaultRedisAddress,
             postgresURL: postgres ?? environment("CREDITMETER_POSTGRES") ?? PeerSettings.defaultPostgresURL,
             redisConnectionsPerThread: redisConnections, redisPipelineDepth: redisPipeline,
-            postgresConnectionsPerThread: postgresConnections, durableBatchCount: durableBatch)
+            postgresConnectionsPerThread: postgresConnections, durableBatchCount: durableBatch,
+            durableSnapshotEveryRecords: durableSnapshotEvery)
         let stop: LoadStop =
             operations.map { .operations($0) } ?? .duration(nanoseconds: UInt64((duration ?? 5) * 1e9))
         let configuration = LoadConfiguration(

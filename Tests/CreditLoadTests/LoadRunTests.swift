@@ -3,6 +3,7 @@
 // the peers are exercised only when their servers answer (skipped, and said so, otherwise).
 
 import CreditCore
+import CreditDurable
 import CreditLoad
 import Synchronization
 import Testing
@@ -80,6 +81,22 @@ final class OverAdmittingTarget: LoadTarget, @unchecked Sendable {
         #expect(result.operations >= 2_000)
         #expect(result.overAdmissions == 0, "\(result.problems)")
         #expect(result.reconciliationMismatches == 0)
+    }
+
+    /// The durable engine snapshotting itself every 500 records while the load runs: still
+    /// exact, the snapshots taken and none failed; a policy out of range is refused.
+    @Test func durableEngineSnapshotsDuringTheLoad() throws {
+        let target = try DurableEngineTarget(batchCount: 64, snapshotEveryRecords: 500)
+        let result = try runLoad(target: target, configuration: Self.configuration(.mixed, operations: 3_000))
+        #expect(result.overAdmissions == 0, "\(result.problems)")
+        #expect(result.reconciliationMismatches == 0)
+        let statistics = try #require(target.snapshotStatistics.withLock { $0 })
+        #expect(statistics.snapshotCount >= 1)
+        #expect(statistics.failureCount == 0, "\(statistics.lastFailure ?? "")")
+        for records in [1, 99, -5] {
+            #expect(throws: LoadTargetError.self) { try DurableEngineTarget(snapshotEveryRecords: records) }
+        }
+        #expect(try TargetRegistry.make("engine-durable", settings: PeerSettings(durableSnapshotEveryRecords: 0)) is DurableEngineTarget)
     }
 
     @Test func durationStopsTheRun() throws {
