@@ -194,30 +194,28 @@ extension Ledger {
                 return (events, try Self.identityTable(events.lazy.map(\.id), "event", at: sections.events))
             }
         }
-        let rest = Result { () throws(LedgerSnapshotError) in
-            var sectionReader = start
-            sectionReader.end = sections.grants
-            let accounts = try sectionReader.table(section: "accounts") { (reader) throws(LedgerSnapshotError) in try reader.account() }
-            sectionReader.end = sections.events
-            let grants = try sectionReader.table(section: "grants") { (reader) throws(LedgerSnapshotError) in try reader.grant() }
-            sectionReader.offset = sections.refunds
-            sectionReader.end = start.end
-            return (accounts, grants, sectionReader)
+        // Meanwhile everything else, here: accounts, grants, their id tables, the tables after
+        // the events. The first error is kept until the events' thread is done.
+        var restReader = start
+        var restError: LedgerSnapshotError? = nil
+        do throws(LedgerSnapshotError) {
+            restReader.end = sections.grants
+            accounts = try restReader.table(section: "accounts") { (reader) throws(LedgerSnapshotError) in try reader.account() }
+            restReader.end = sections.events
+            grants = try restReader.table(section: "grants") { (reader) throws(LedgerSnapshotError) in try reader.grant() }
+            accountIDs = try Self.identityTable(accounts.lazy.map(\.id), "account", at: start.offset)
+            grantIDs = try Self.identityTable(grants.lazy.map(\.id), "grant", at: sections.grants)
+            restReader.offset = sections.refunds
+            restReader.end = start.end
+            try decodeRest(&restReader)
+        } catch {
+            restError = error
         }
         group.wait()
         // The first damage in byte order: the accounts and grants come before the events.
-        var restReader: SnapshotReader
-        switch (rest, eventsPart.result!) {
-        case (.failure(let error), _) where error.offset < sections.events: throw error
-        case (_, .failure(let error)): throw error
-        case (.failure(let error), _): throw error
-        case (.success(let decoded), .success(let eventsDecoded)):
-            (accounts, grants, restReader) = decoded
-            (events, eventIDs) = eventsDecoded
-        }
-        accountIDs = try Self.identityTable(accounts.lazy.map(\.id), "account", at: sections.events)
-        grantIDs = try Self.identityTable(grants.lazy.map(\.id), "grant", at: sections.events)
-        try decodeRest(&restReader)
+        if let restError, restError.offset < sections.events { throw restError }
+        (events, eventIDs) = try eventsPart.result!.get()
+        if let restError { throw restError }
         try checkSnapshotIndices(restReader)
     }
 
