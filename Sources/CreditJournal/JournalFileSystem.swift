@@ -124,27 +124,26 @@ public struct POSIXFileSystem: JournalFileSystem {
         }
 
         public func write(_ bytes: UnsafeRawBufferPointer) throws(JournalError) {
-            var written = 0
-            while written < bytes.count {
-                let result = Glibc.write(descriptor, bytes.baseAddress! + written, bytes.count - written)
-                if result < 0 {
-                    if errno == EINTR { continue }
-                    throw JournalError.io("write", path, errno)
-                }
-                precondition(result > 0, "write(2) of a non-empty buffer returns at least 1 byte")
-                written += result
-            }
+            try writeAll(bytes, call: "write") { address, count, _ in Glibc.write(descriptor, address, count) }
         }
 
         public func write(_ bytes: UnsafeRawBufferPointer, at offset: Int) throws(JournalError) {
+            try writeAll(bytes, call: "pwrite") { pwrite(descriptor, $0, $1, off_t(offset + $2)) }
+        }
+
+        /// Calls `system(address, count, done)` (write(2) or pwrite(2) of the bytes left) until
+        /// every byte is written, retrying on EINTR; an error names the file.
+        private func writeAll(
+            _ bytes: UnsafeRawBufferPointer, call: String, _ system: (UnsafeRawPointer, Int, Int) -> Int
+        ) throws(JournalError) {
             var written = 0
             while written < bytes.count {
-                let result = pwrite(descriptor, bytes.baseAddress! + written, bytes.count - written, off_t(offset + written))
+                let result = system(bytes.baseAddress! + written, bytes.count - written, written)
                 if result < 0 {
                     if errno == EINTR { continue }
                     throw JournalError.io("write", path, errno)
                 }
-                precondition(result > 0, "pwrite(2) of a non-empty buffer returns at least 1 byte")
+                precondition(result > 0, "\(call)(2) of a non-empty buffer returns at least 1 byte")
                 written += result
             }
         }
