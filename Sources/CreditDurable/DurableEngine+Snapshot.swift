@@ -1,14 +1,16 @@
 // Snapshots of the durable engine, so that its journal stops growing and recovery replays
 // only what came after the newest snapshot.
 //
-// A snapshot: settle the shards' queues (no stripe held yet, so the capture has little left
-// to settle); take every stripe (then no change is between its apply and its append); mark
-// the journal's last ticket T (the journal starts a new segment after it); capture the
-// engine (`CreditEngine.captureSnapshot`: shards settled, ledgers copied in O(1)); let the
-// stripes go. Appliers wait only for that part: the stall, measured every time. Then, with
-// appliers running again, encode the captured state and store it as covering T: the file is
-// written, synced, and published once the journal is durable through T; then the segments
-// holding only tickets up to T are removed.
+// A snapshot: settle the shards' queues (no stripe held yet, so the capture finds few
+// operations queued); take every stripe (then no change is between its apply and its append);
+// mark the journal's last ticket T (the journal starts a new segment after it); capture the
+// engine (`CreditEngine.captureSnapshot`: the queues drained, the ledgers and the drained
+// operations copied, none applied: O(shards + queued operations)); let the stripes go.
+// Appliers wait only for that part: the stall, measured every time. Then, with appliers
+// running again, encode the captured state (which first applies the drained operations to
+// the ledger copies) and store it as covering T: the file is written, synced, and published
+// once the journal is durable through T; then the segments holding only tickets up to T are
+// removed.
 //
 // Taken every `recordsBetweenSnapshots` journalled records by a snapshot thread (the append
 // that reaches the due ticket wakes it), or on the caller's thread by `snapshot()`. One at a
@@ -50,13 +52,14 @@ public struct SnapshotPolicy: Sendable, Hashable {
 public struct SnapshotReport: Sendable, Hashable {
     /// Every journal record through this ticket is in the snapshot.
     public var ticket: UInt64
-    /// How long appliers were blocked: every stripe held, the shards settled and copied.
+    /// How long appliers were blocked: every stripe held, the shards' queues drained and copied.
     public var stallNanoseconds: UInt64
     /// Of the stall: the wall time to take every stripe, and the snapshotting thread's CPU
     /// time (the rest of the wall time is waiting for stripes and being preempted).
     public var stripesNanoseconds: UInt64
     public var stallCPUNanoseconds: UInt64
-    /// Encoding the captured state, then writing, syncing and publishing the file (the wait
+    /// Encoding the captured state (applying the operations the capture found queued to the
+    /// ledger copies included), then writing, syncing and publishing the file (the wait
     /// for the journal's durability included) and removing what it covers.
     public var encodeNanoseconds: UInt64
     public var writeNanoseconds: UInt64
