@@ -78,6 +78,7 @@ extension CreditEngine {
     /// `drainQueue`), then those queued since, as one batch.
     func settleQueue(_ shard: Shard, _ state: inout ShardState, alerts: inout [Alert]) {
         drainQueue(shard, &state)
+        state.lastSettledCount = state.pending.count
         if state.pending.isEmpty { return }
         for op in state.pending {
             let response = settle(op, into: &state.ledger, alerts: &alerts)

@@ -68,6 +68,8 @@ struct ShardState {
     /// Hot-path operations settled, and slow-path entries: for statistics.
     var settledOperationCount = 0
     var slowPathCount = 0
+    /// Operations the latest settle applied (`CreditEngine.settle()` sums them).
+    var lastSettledCount = 0
     /// The pricing snapshot the hot path reads (`Shard.pricing`), owned here so that the
     /// hot path reads it without retaining it.
     var pricing: PricingSnapshot?
