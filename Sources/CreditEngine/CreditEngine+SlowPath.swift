@@ -93,7 +93,6 @@ extension CreditEngine {
                 scheduleExpiry(ofEvent: Int(op.eventSlot), &state)
             }
         }
-        // Kept for the next batch; when a snapshot still shares the buffer, a new one.
         state.pending.removeAll(keepingCapacity: true)
     }
 

@@ -123,8 +123,11 @@ extension CreditEngine {
             defer { shard.open() }
             drainQueue(shard, &state)
             ledgers.append(state.ledger)
-            // O(1): the buffer is shared until the shard's next settle empties `pending`.
-            queued.append(state.pending)
+            // A buffer of the snapshot's own, O(queued), not the live array shared copy-on-write:
+            // the live shard would then append to it in place once the snapshot released it,
+            // ordered after the snapshot's reads only by the reference count, which Thread
+            // Sanitizer cannot see (it reported exactly that).
+            queued.append(state.pending.isEmpty ? [] : state.pending.withUnsafeBufferPointer { Array($0) })
             captureShards(from: index + 1, ledgers: &ledgers, queued: &queued, innermost)
         }
     }
