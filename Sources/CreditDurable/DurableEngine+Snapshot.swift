@@ -1,14 +1,16 @@
 // Snapshots of the durable engine, so that its journal stops growing and recovery replays
 // only what came after the newest snapshot.
 //
-// A snapshot: settle the shards' queues (no stripe held yet, so the capture has little left
-// to settle); take every stripe (then no change is between its apply and its append); mark
-// the journal's last ticket T (the journal starts a new segment after it); capture the
-// engine (`CreditEngine.captureSnapshot`: shards settled, ledgers copied in O(1)); let the
-// stripes go. Appliers wait only for that part: the stall, measured every time. Then, with
-// appliers running again, encode the captured state and store it as covering T: the file is
-// written, synced, and published once the journal is durable through T; then the segments
-// holding only tickets up to T are removed.
+// A snapshot: settle the shards' queues (no stripe held yet, so the capture finds few
+// operations queued); take every stripe (then no change is between its apply and its append);
+// mark the journal's last ticket T (the journal starts a new segment after it); capture the
+// engine (`CreditEngine.captureSnapshot`: the queues drained, the ledgers and the drained
+// operations copied, none applied: O(shards + queued operations)); let the stripes go.
+// Appliers wait only for that part: the stall, measured every time. Then, with appliers
+// running again, encode the captured state (which first applies the drained operations to
+// the ledger copies) and store it as covering T: the file is written, synced, and published
+// once the journal is durable through T; then the segments holding only tickets up to T are
+// removed.
 //
 // Taken every `recordsBetweenSnapshots` journalled records by a snapshot thread (the append
 // that reaches the due ticket wakes it), or on the caller's thread by `snapshot()`. One at a
@@ -50,13 +52,18 @@ public struct SnapshotPolicy: Sendable, Hashable {
 public struct SnapshotReport: Sendable, Hashable {
     /// Every journal record through this ticket is in the snapshot.
     public var ticket: UInt64
-    /// How long appliers were blocked: every stripe held, the shards settled and copied.
+    /// How long appliers were blocked: every stripe held, the shards' queues drained and copied.
     public var stallNanoseconds: UInt64
     /// Of the stall: the wall time to take every stripe, and the snapshotting thread's CPU
     /// time (the rest of the wall time is waiting for stripes and being preempted).
     public var stripesNanoseconds: UInt64
     public var stallCPUNanoseconds: UInt64
-    /// Encoding the captured state, then writing, syncing and publishing the file (the wait
+    /// Of the stall: the wall time of the engine's capture alone, and the hot-path operations
+    /// it found queued (drained and copied, applied to the copies while encoding).
+    public var captureNanoseconds: UInt64
+    public var queuedOperationCount: Int
+    /// Encoding the captured state (applying the operations the capture found queued to the
+    /// ledger copies included), then writing, syncing and publishing the file (the wait
     /// for the journal's durability included) and removing what it covers.
     public var encodeNanoseconds: UInt64
     public var writeNanoseconds: UInt64
@@ -143,16 +150,30 @@ extension DurableEngine {
     /// The snapshots taken so far. Safe from any thread.
     public var snapshotStatistics: SnapshotStatistics { snapshotRecord.withLock { $0.statistics } }
 
+    /// Settling passes before a capture, and the count of operations a pass settled below
+    /// which no other follows (see `takeSnapshot`).
+    static let presettlePassesMax = 4
+    static let presettleOperationsMax = 256
+
     /// Capture under every stripe, then encode and store. Holding `snapshotMutex`.
     private func takeSnapshot() throws -> SnapshotReport {
-        // Settled now, the queues hold only what arrives until the stripes are held.
-        engine.settle()
+        // Settled now, the queues hold only what arrives until the stripes are held, which the
+        // capture drains and copies under the stall (some 40 ns each). A pass over full queues
+        // takes milliseconds (a ledger operation each, one shard at a time), in which thousands
+        // arrive: settle again while a pass found more than `presettleOperationsMax`, at most
+        // `presettlePassesMax` times (under a load the engine cannot settle as fast as it
+        // admits, passes would not end). Each operation is settled once whichever pass takes it.
+        for _ in 0..<Self.presettlePassesMax {
+            if engine.settle() <= Self.presettleOperationsMax { break }
+        }
         let cpuStart = threadCPUNanoseconds()
         let start = monotonicNanoseconds()
         for lock in stripes { lock.lock() }
         let stripesHeld = monotonicNanoseconds()
         let ticket = journal.markSnapshotPoint()
+        let captureStart = monotonicNanoseconds()
         let captured = engine.captureSnapshot()
+        let captureDone = monotonicNanoseconds()
         for lock in stripes.reversed() { lock.unlock() }
         let captureEnd = monotonicNanoseconds()
         let cpu = threadCPUNanoseconds() - cpuStart
@@ -161,7 +182,8 @@ extension DurableEngine {
         let size = try journal.storeSnapshot(bytes, through: ticket)
         return SnapshotReport(
             ticket: ticket, stallNanoseconds: captureEnd - start, stripesNanoseconds: stripesHeld - start,
-            stallCPUNanoseconds: cpu, encodeNanoseconds: encodeEnd - captureEnd,
+            stallCPUNanoseconds: cpu, captureNanoseconds: captureDone - captureStart,
+            queuedOperationCount: captured.queuedOperationCount, encodeNanoseconds: encodeEnd - captureEnd,
             writeNanoseconds: monotonicNanoseconds() - encodeEnd, bytes: size)
     }
 

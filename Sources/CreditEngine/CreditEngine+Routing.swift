@@ -276,9 +276,17 @@ extension CreditEngine {
         return slot.map { $0 & shardMask }
     }
 
-    /// Settles every queued operation into the ledgers. Safe from any thread.
-    public func settle() {
+    /// Settles every queued operation into the ledgers; returns how many it settled (those a
+    /// snapshot's capture left unapplied included). Safe from any thread.
+    @discardableResult
+    public func settle() -> Int {
         var alerts: [Alert] = []
-        for shard in shards { withShard(shard, at: lastTime.load(ordering: .relaxed), alerts: &alerts) { _, _ in } }
+        var settled = 0
+        for shard in shards {
+            withShard(shard, at: lastTime.load(ordering: .relaxed), alerts: &alerts) { state, _ in
+                settled += state.lastSettledCount
+            }
+        }
+        return settled
     }
 }

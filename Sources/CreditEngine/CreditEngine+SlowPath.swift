@@ -73,25 +73,20 @@ extension CreditEngine {
     // MARK: - Settlement
 
     /// Applies every queued operation to the ledger, in each account's sequence order and,
-    /// across accounts, in time order. The gate is closed: nothing is in flight. The queue's
-    /// own order is usually such an order already (operations of one shard are queued in the
-    /// order they were admitted): then it is applied as it is, without sorting.
+    /// across accounts, in time order. The gate is closed: nothing is in flight. First the
+    /// operations a snapshot's capture left in `pending` (drained and ordered, not applied:
+    /// `drainQueue`), then those queued since, as one batch.
     func settleQueue(_ shard: Shard, _ state: inout ShardState, alerts: inout [Alert]) {
-        while let op = shard.queue.pop() {
-            if op.kind != .none { state.pending.append(op) }
-        }
+        drainQueue(shard, &state)
+        state.lastSettledCount = state.pending.count
         if state.pending.isEmpty { return }
-        if !isInSettlementOrder(&state) { sortForSettlement(&state) }
         for op in state.pending {
-            // Validated when it arrived (`apply(_:at:alerts:)`); its checks do not depend on time.
-            let response = state.ledger.applyAccepted(
-                ledgerRequest(for: op), at: max(op.t, state.ledger.lastTime), alerts: &alerts)
+            let response = settle(op, into: &state.ledger, alerts: &alerts)
             // The hot path answered from the admission word (and the pricing snapshot); the
             // ledger must agree exactly.
             if Self.available(of: response) != op.availableAfter || Self.credits(of: response) != op.amount {
                 settlementMismatches.wrappingAdd(1, ordering: .relaxed)
             }
-            state.settledSequence[Int(op.accountSlot) >> shardShift] = op.sequence
             state.settledOperationCount += 1
             // A reservation still holding its counts expires in this shard's heap.
             if op.kind == .reserve && eventCounted[Int(op.eventSlot)].load(ordering: .relaxed) == 1 {
@@ -101,14 +96,39 @@ extension CreditEngine {
         state.pending.removeAll(keepingCapacity: true)
     }
 
-    /// Whether the drained batch is in settlement order as it is: each account's operations
-    /// follow its last settled sequence one by one, and times never go back. Leaves the settled
-    /// sequences as they were (the apply loop writes the same values when it is in order).
-    private func isInSettlementOrder(_ state: inout ShardState) -> Bool {
+    /// Applies one drained operation to a ledger: the shard's, or a snapshot's copy of it
+    /// (`EngineSnapshot`), which must become exactly what the shard's becomes.
+    func settle(_ op: SettleOp, into ledger: inout Ledger, alerts: inout [Alert]) -> Response {
+        // Validated when it arrived (`apply(_:at:alerts:)`); its checks do not depend on time.
+        ledger.applyAccepted(ledgerRequest(for: op), at: max(op.t, ledger.lastTime), alerts: &alerts)
+    }
+
+    /// Drains the queue into `pending`, after what `pending` already holds, and puts what it
+    /// drained in settlement order, its sequences recorded in `settledSequence`. Between calls
+    /// every operation in `pending` is in that order and recorded: `pending` is empty, except
+    /// after a snapshot's capture, which drains and orders but leaves the applying to the next
+    /// settle (the snapshot applies a copy to its copy of the ledger). Operations drained now
+    /// were all admitted after those (the gate was closed in between), so they follow them in
+    /// each account's order and in time. The gate is closed: nothing is in flight.
+    /// O(drained), and a sort in the rare case of a batch out of order.
+    func drainQueue(_ shard: Shard, _ state: inout ShardState) {
+        let first = state.pending.count
+        while let op = shard.queue.pop() {
+            if op.kind != .none { state.pending.append(op) }
+        }
+        if state.pending.count == first || isInSettlementOrder(&state, from: first) { return }
+        sortForSettlement(&state, from: first)
+        for op in state.pending[first...] { state.settledSequence[Int(op.accountSlot) >> shardShift] = op.sequence }
+    }
+
+    /// Whether the drained batch (`pending` from `first` on) is in settlement order as it is:
+    /// each account's operations follow its last recorded sequence one by one, and times never
+    /// go back. When it is, records its sequences; when not, leaves them as they were.
+    private func isInSettlementOrder(_ state: inout ShardState, from first: Int) -> Bool {
         let modulus = AdmissionState.sequenceModulus
         var previousT = Milliseconds.min
         state.overwrittenSequences.removeAll(keepingCapacity: true)
-        for op in state.pending {
+        for op in state.pending[first...] {
             let local = Int(op.accountSlot) >> shardShift
             let last = state.settledSequence[local]
             guard op.t >= previousT, Int(op.sequence) == (Int(last) + 1) % modulus else { break }
@@ -117,42 +137,45 @@ extension CreditEngine {
             previousT = op.t
         }
         let checked = state.overwrittenSequences.count
-        if checked == state.pending.count { return true }
+        if first + checked == state.pending.count { return true }
         // Out of order: put back what the check wrote, latest first.
         for index in stride(from: checked - 1, through: 0, by: -1) {
-            state.settledSequence[Int(state.pending[index].accountSlot) >> shardShift] = state.overwrittenSequences[index]
+            state.settledSequence[Int(state.pending[first + index].accountSlot) >> shardShift] =
+                state.overwrittenSequences[index]
         }
         return false
     }
 
-    /// Sorts the drained batch into settlement order: by account and sequence (counted from
-    /// the last settled one, so that a wrap sorts right), times made non-decreasing within each
-    /// account, then by time. The rare case: operations of one account admitted in one order
-    /// and queued in another.
-    private func sortForSettlement(_ state: inout ShardState) {
+    /// Sorts the drained batch (`pending` from `first` on) into settlement order: by account
+    /// and sequence (counted from the last recorded one, so that a wrap sorts right), times
+    /// made non-decreasing within each account, then by time. The rare case: operations of
+    /// one account admitted in one order and queued in another.
+    private func sortForSettlement(_ state: inout ShardState, from first: Int) {
         let modulus = AdmissionState.sequenceModulus
         let settled = state.settledSequence
         let shift = shardShift
         func distance(_ op: SettleOp) -> Int {
             (Int(op.sequence) - Int(settled[Int(op.accountSlot) >> shift]) - 1 + modulus) % modulus
         }
-        state.pending.sort { left, right in
+        state.pending[first...].sort { left, right in
             if left.accountSlot != right.accountSlot { return left.accountSlot < right.accountSlot }
             return distance(left) < distance(right)
         }
         // Within an account, time never goes back in sequence order.
-        for index in state.pending.indices.dropFirst()
+        for index in state.pending.indices.dropFirst(first + 1)
         where state.pending[index].accountSlot == state.pending[index - 1].accountSlot {
             state.pending[index].t = max(state.pending[index].t, state.pending[index - 1].t)
         }
-        state.pending.sort { left, right in
+        state.pending[first...].sort { left, right in
             if left.t != right.t { return left.t < right.t }
             if left.accountSlot != right.accountSlot { return left.accountSlot < right.accountSlot }
             return distance(left) < distance(right)
         }
     }
 
-    /// The request a queued operation settles as: the caller's own request, rebuilt.
+    /// The request a queued operation settles as: the caller's own request, rebuilt. Reads
+    /// only the id maps' keys, which never change once written: safe from any thread for an
+    /// operation drained from a queue.
     private func ledgerRequest(for op: SettleOp) -> Request {
         let eventID = eventIDs.key(at: Int(op.eventSlot))
         switch op.kind {

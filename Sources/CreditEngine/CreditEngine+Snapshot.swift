@@ -2,20 +2,33 @@
 // background, and a new engine rebuilt from those bytes that answers every later request
 // exactly as the original would have.
 //
-// The capture is short on purpose: with the registry's lock and every shard's lock held and
-// every gate closed, it settles each shard's queue and keeps a copy of each shard's `Ledger`
-// (O(1): a value whose big tables are chunked, so later writes copy only what they touch),
-// the engine's time and how many account and event slots were handed out (the registry's
-// lock only keeps grants and refunds out meanwhile; the registry is rebuilt from the
-// ledgers). Everything else the engine holds is a function
-// of those ledgers and of what never changes once written, which `encoded()` reads later,
-// on any thread, while the engine goes on:
+// The capture is short on purpose: O(shards + queued operations), no ledger work. With the
+// registry's lock and every shard's lock held and every gate closed, it drains each shard's
+// queue into the shard's `pending` batch, in settlement order (`drainQueue`), and keeps a copy
+// of that batch and of each shard's `Ledger` (O(1): a value whose big tables are chunked, so
+// later writes copy only what they touch), the engine's time and how many account and event
+// slots were handed out (the registry's lock only keeps grants and refunds out meanwhile; the
+// registry is rebuilt from the ledgers). The batch is not applied under the locks: settling
+// it costs a ledger operation each (1-2 µs), thousands of them when the traffic is heavy, and
+// every applier of the engine would wait for that. Instead:
+// - the live shard keeps the batch in `pending`; its next settle applies it first, then what
+//   was queued since (`settleQueue`). Until then the shard is exactly as if those operations
+//   were still queued: the admission words already count them, the ledger does not yet, and
+//   nothing is refreshed from the ledger (the capture changes no ledger);
+// - the snapshot applies its copy of the batch to its copy of the ledger (`settledLedgers`,
+//   on the thread that encodes), in the same order and the same way (`settle(_:into:)`), so
+//   its ledgers are exactly what the live ones become, and hold what the engine answered up
+//   to the capture. Their alerts are dropped (the live shard delivers them); mismatch checks,
+//   statistics and expiry scheduling are the live shard's.
+// Everything else the engine holds is a function of those settled ledgers and of what never
+// changes once written, which `encoded()` reads later, on any thread, while the engine goes on:
 // - an account's slot: its id → slot entry in `accountIDs` is written once, forever; the
 //   accounts are those the captured ledgers hold;
-// - an event's slot, account and deadline: written once, before its status is published;
-//   the events are those the captured ledgers hold, and whether one is still open (so holds
-//   its hold, its open-reservation counts and a place in its shard's expiry heap) is the
-//   captured ledger's answer;
+// - an event's id, slot, account and deadline: written once, before its status is published
+//   (and before its operation is queued); the events are those the settled ledgers hold, and
+//   whether one is still open (so holds its hold, its open-reservation counts and a place in
+//   its shard's expiry heap) is the settled ledger's answer, not the live status or count
+//   (which may have moved on since);
 // - the admission words and profiles: the ledger's figures (`refreshAccount`), with every
 //   account's operation sequence back at 0 (nothing is queued in a restored engine).
 // Not kept: statistics (settled operations, slow-path entries), alert subscribers, how the hot
@@ -36,9 +49,10 @@ public struct EngineSnapshotError: Error, Hashable, CustomStringConvertible {
     public var description: String { "bad engine snapshot at byte \(offset): \(message)" }
 }
 
-/// The engine's state captured by `CreditEngine.captureSnapshot()`: the shards' ledgers and
-/// registry at one instant. `encoded()` turns it into bytes; it keeps the engine alive until
-/// then. Safe to hand to another thread.
+/// The engine's state captured by `CreditEngine.captureSnapshot()`: the shards' ledgers, the
+/// operations queued in each shard but not yet applied to its ledger, and the registry at one
+/// instant. `encoded()` turns it into bytes; it keeps the engine alive until then. Safe to
+/// hand to another thread.
 public struct EngineSnapshot: Sendable {
     /// The version written at the start of the bytes; restoring refuses any other.
     public static let formatVersion: UInt32 = 1
@@ -48,38 +62,73 @@ public struct EngineSnapshot: Sendable {
     /// The engine's time at the capture (the `t` of the latest accepted request).
     public let lastTime: Milliseconds
     let engine: CreditEngine
+    /// Each shard's ledger as it was at the capture, without `queued`.
     let ledgers: [Ledger]
+    /// Each shard's hot-path operations admitted before the capture and not in its ledger
+    /// yet, in settlement order: `settledLedgers()` applies them.
+    let queued: [[SettleOp]]
     let accountsHandedOut: Int
     let eventsHandedOut: Int
 
-    /// Accounts the captured ledgers hold, in all shards.
+    /// Accounts the captured ledgers hold, in all shards (queued operations create none).
     public var accountCount: Int { ledgers.reduce(0) { $0 + $1.accountCount } }
+
+    /// Hot-path operations the capture found queued and left to be applied (for tests and
+    /// measurements).
+    public var queuedOperationCount: Int { queued.reduce(0) { $0 + $1.count } }
 }
 
 extension CreditEngine {
     /// Captures the engine's state (see the file's opening paragraph): holds the registry and
-    /// every shard, settles the queues, copies the ledgers. Hot-path operations that arrive
-    /// meanwhile take the slow path and wait for the shard's lock; the wait lasts the settling
-    /// of what was queued plus O(shards). Safe from any thread.
+    /// every shard, drains and orders the queues without applying them, copies the ledgers and
+    /// the drained batches. Hot-path operations that arrive meanwhile take the slow path and
+    /// wait for the shard's lock; the wait lasts O(shards + queued operations). Safe from any
+    /// thread.
     public func captureSnapshot() -> EngineSnapshot {
-        var alerts: [Alert] = []
         // Registry first, then shards: the order `createUnique` takes them in.
-        return registry.withLock { _ in
+        registry.withLock { _ in
+            var ledgers: [Ledger] = []
+            var queued: [[SettleOp]] = []
+            ledgers.reserveCapacity(shards.count)
+            queued.reserveCapacity(shards.count)
             var instant: (lastTime: Milliseconds, accounts: Int, events: Int) = (0, 0, 0)
-            let ledgers = withAllShards(at: lastTime.load(ordering: .relaxed), alerts: &alerts) { shard, state, _ in
-                // The last shard's body runs with every shard held: nothing changes meanwhile.
-                if shard.index == shards.count - 1 {
-                    instant = (
-                        lastTime.load(ordering: .sequentiallyConsistent), accountIDs.handedOutCount,
-                        eventIDs.handedOutCount
-                    )
-                }
-                return state.ledger
+            captureShards(from: 0, ledgers: &ledgers, queued: &queued) {
+                // Runs with every shard held: nothing changes meanwhile.
+                instant = (
+                    lastTime.load(ordering: .sequentiallyConsistent), accountIDs.handedOutCount,
+                    eventIDs.handedOutCount
+                )
             }
-            precondition(ledgers.count == shards.count, "one ledger per shard")
+            precondition(ledgers.count == shards.count && queued.count == shards.count, "one ledger and batch per shard")
             return EngineSnapshot(
                 configuration: configuration, lastTime: instant.lastTime, engine: self, ledgers: ledgers,
-                accountsHandedOut: instant.accounts, eventsHandedOut: instant.events)
+                queued: queued, accountsHandedOut: instant.accounts, eventsHandedOut: instant.events)
+        }
+    }
+
+    /// Holds shard `index` and those after it, in index order (as `withAllShards`), each with
+    /// its gate closed; drains each one's queue into its `pending` batch and copies the batch
+    /// and the ledger; runs `innermost` with all held. Not `withShard`: that would settle the
+    /// batch into the ledger, and then refresh what the hot path reads from it. Here no ledger
+    /// changes, so nothing needs refreshing (the admission words already count the batch, and a
+    /// refresh from a ledger without it would undo that), the shard's next deadline stays as
+    /// the hot path lowered it, and no alert is raised.
+    private func captureShards(
+        from index: Int, ledgers: inout [Ledger], queued: inout [[SettleOp]], _ innermost: () -> Void
+    ) {
+        guard index < shards.count else { return innermost() }
+        let shard = shards[index]
+        shard.state.withLock { state in
+            shard.close()
+            defer { shard.open() }
+            drainQueue(shard, &state)
+            ledgers.append(state.ledger)
+            // A buffer of the snapshot's own, O(queued), not the live array shared copy-on-write:
+            // the live shard would then append to it in place once the snapshot released it,
+            // ordered after the snapshot's reads only by the reference count, which Thread
+            // Sanitizer cannot see (it reported exactly that).
+            queued.append(state.pending.isEmpty ? [] : state.pending.withUnsafeBufferPointer { Array($0) })
+            captureShards(from: index + 1, ledgers: &ledgers, queued: &queued, innermost)
         }
     }
 }
@@ -99,9 +148,11 @@ extension EngineSnapshot {
     }
 
     /// The captured state as bytes, for `CreditEngine.restored(from:configuration:clock:)`.
-    /// Deterministic: two engines in the same state give the same bytes. O(state); safe from
-    /// any thread, while the engine runs (it reads only what never changes once written).
+    /// Deterministic: two engines in the same state give the same bytes, whatever was queued
+    /// at either's capture. O(state); safe from any thread, while the engine runs (it reads
+    /// only the copies and what never changes once written).
     public func encoded() -> [UInt8] {
+        let ledgers = settledLedgers()
         var writer = EngineSnapshotWriter()
         writer.u32(Self.formatVersion)
         writer.configuration(configuration)
@@ -109,13 +160,13 @@ extension EngineSnapshot {
         writer.count(accountsHandedOut)
         writer.count(eventsHandedOut)
         for ledger in ledgers { writer.block(ledger.snapshotBytes()) }
-        let accounts = capturedAccounts()
+        let accounts = capturedAccounts(ledgers)
         writer.count(accounts.count)
         for (id, slot) in accounts {
             writer.count(slot)
             writer.string(id)
         }
-        let events = capturedEvents()
+        let events = capturedEvents(ledgers)
         writer.count(events.count)
         for event in events {
             writer.count(event.index)
@@ -127,18 +178,36 @@ extension EngineSnapshot {
                 writer.i64(event.expiresAt)
             }
         }
-        let registry = capturedRegistry()
+        let registry = capturedRegistry(ledgers)
         writer.registry(registry.grantShard)
         writer.registry(registry.refundShard)
         return writer.bytes
     }
 
-    /// The grant and refund ids → shard registry, rebuilt from the captured ledgers: the
+    /// The captured ledgers with the queued operations applied, each batch to its shard's
+    /// ledger exactly as that shard's next settle applies it (`CreditEngine.settleQueue`): the
+    /// same operations, in the same order, through `settle(_:into:alerts:)`. The engine's
+    /// answers to them were given before the capture; these ledgers hold them. Alerts raised
+    /// here are dropped: the live shard raises and delivers the same ones when it settles.
+    func settledLedgers() -> [Ledger] {
+        var settled = ledgers
+        var alerts: [Alert] = []
+        for shard in settled.indices {
+            for op in queued[shard] {
+                alerts.removeAll(keepingCapacity: true)
+                _ = engine.settle(op, into: &settled[shard], alerts: &alerts)
+            }
+            precondition(settled[shard].accountCount == ledgers[shard].accountCount, "queued operations create no account")
+        }
+        return settled
+    }
+
+    /// The grant and refund ids → shard registry, rebuilt from the settled ledgers: the
     /// engine registers an id exactly when its shard's ledger created it. (Not copied from the
     /// live registry at the capture: the snapshot thread would read dictionaries the engine
     /// later mutates in place, synchronized only by reference counts, which Thread Sanitizer
     /// cannot see; and rebuilding keeps the capture free of it.)
-    func capturedRegistry() -> CreditEngine.Registry {
+    func capturedRegistry(_ ledgers: [Ledger]) -> CreditEngine.Registry {
         var registry = CreditEngine.Registry()
         for (shard, ledger) in ledgers.enumerated() {
             ledger.forEachGrantAndRefundID(
@@ -147,8 +216,8 @@ extension EngineSnapshot {
         return registry
     }
 
-    /// The accounts the captured ledgers hold, with their slots, in slot order.
-    func capturedAccounts() -> [(id: String, slot: Int)] {
+    /// The accounts the settled ledgers hold, with their slots, in slot order.
+    func capturedAccounts(_ ledgers: [Ledger]) -> [(id: String, slot: Int)] {
         var accounts: [(id: String, slot: Int)] = []
         accounts.reserveCapacity(accountCount)
         let mask = engine.shardMask
@@ -163,9 +232,10 @@ extension EngineSnapshot {
         return accounts
     }
 
-    /// The events the captured ledgers hold, in slot order. Each is looked up (`event`) in a
-    /// copy of its shard's ledger: the copy answers as of the capture.
-    func capturedEvents() -> [EventEntry] {
+    /// The events the settled ledgers hold, in slot order. Each is looked up (`event`) in a
+    /// copy of its shard's settled ledger: the copy answers as of the capture, queued
+    /// reserves, commits and releases included.
+    func capturedEvents(_ ledgers: [Ledger]) -> [EventEntry] {
         var probes = ledgers
         var alerts: [Alert] = []
         var events: [EventEntry] = []

@@ -48,10 +48,13 @@ struct EventPricing {
 /// The state behind a shard's lock.
 struct ShardState {
     var ledger = Ledger()
-    /// Drained from the queue, waiting for their turn in account order.
+    /// Drained from the queue, in settlement order, not yet applied to the ledger. Empty
+    /// between requests, except after a snapshot's capture, which drains and orders the queue
+    /// but leaves the applying to the shard's next settle (CreditEngine+Snapshot.swift).
     var pending: [SettleOp] = []
     /// Per account of the shard (`slot >> shardShift`): the sequence number of its last
-    /// settled operation. Flat, sized at start-up: no hashing per settled operation.
+    /// operation put in settlement order (settled, or in `pending`). Flat, sized at start-up:
+    /// no hashing per settled operation.
     var settledSequence: [UInt16]
     /// Scratch for checking a drained batch's order: the sequences it overwrote.
     var overwrittenSequences: [UInt16] = []
@@ -65,6 +68,8 @@ struct ShardState {
     /// Hot-path operations settled, and slow-path entries: for statistics.
     var settledOperationCount = 0
     var slowPathCount = 0
+    /// Operations the latest settle applied (`CreditEngine.settle()` sums them).
+    var lastSettledCount = 0
     /// The pricing snapshot the hot path reads (`Shard.pricing`), owned here so that the
     /// hot path reads it without retaining it.
     var pricing: PricingSnapshot?

@@ -105,6 +105,9 @@ import Testing
         print(
             "stall: max \(statistics.stallNanosecondsMax / 1_000) µs, median \(statistics.stallNanosecondsMedian / 1_000) µs; "
                 + "each (wall, of it taking the stripes, CPU) µs: \(taken.map { "\($0.stallNanoseconds / 1_000)/\($0.stripesNanoseconds / 1_000)/\($0.stallCPUNanoseconds / 1_000)" })")
+        print(
+            "capture in the stall (wall µs, operations found queued): "
+                + "\(taken.map { "\($0.captureNanoseconds / 1_000)/\($0.queuedOperationCount)" })")
         if let newest = taken.last {
             print(
                 "snapshot: \(newest.bytes) bytes; encode \(milliseconds(newest.encodeNanoseconds)), write+sync+publish \(milliseconds(newest.writeNanoseconds)); "

@@ -259,6 +259,82 @@ import Testing
         #expect(try Self.laterReplies(of: restored, traffic: traffic) == Self.laterReplies(of: live, traffic: traffic))
     }
 
+    /// Hot-path reserves, charges, commits and releases still queued when the snapshot is
+    /// captured (the capture drains them without applying them; the snapshot applies its copy
+    /// to its ledgers): the snapshot encodes exactly as one taken after they settled, the
+    /// engine restored from it is the live engine at that instant (open reservations, holds
+    /// and counts of events reserved, committed or released in the queue included), and the
+    /// live engine settles them exactly once, as the sequential core answers them.
+    @Test func operationsQueuedAtTheCaptureAreInTheSnapshotAndSettledOnce() throws {
+        let clock = ManualClock(Self.start)
+        let configuration = DurableEngineTests.configuration()
+        let live = try CreditEngine(configuration: configuration, clock: clock)
+        var core = Ledger()
+        var t = Self.start
+        var alerts: [Alert] = []
+        func both(_ request: Request) throws {
+            #expect(try live.apply(request, at: t, alerts: &alerts) == core.apply(request, at: t), "\(request)")
+        }
+        try both(.rates(RatesRequest(version: "v1", items: ["chat": ItemSpec(base: 3)])))
+        for (index, account) in Self.accounts.enumerated() {
+            let limits = index % 3 == 0 ? LimitsSpec(overdraft: 30) : index % 3 == 1 ? LimitsSpec(period: .day, periodCap: 900) : nil
+            try both(.account(id: account, limits: limits))
+            try both(.grant(GrantRequest(account: account, id: "g\(index)", amount: 1_000)))
+        }
+        // Reservations settled before the capture, to be committed or released in the queue.
+        let accounts = Self.accounts.prefix(12)
+        for (index, account) in accounts.enumerated() {
+            t += 1
+            try both(.reserve(ReserveRequest(account: account, id: "before-\(index)", cost: .amount(40), ttlMilliseconds: 5_000)))
+        }
+        live.settle()
+        let hotBefore = live.statistics().hotOperations
+        // Queued, not settled: every request below takes the hot path (no slow-path request
+        // runs until the capture, and each shard's queue has room for them all).
+        var traffic = Traffic()
+        var queued = 0
+        func hot(_ request: Request) throws {
+            t += 1
+            try both(request)
+            traffic.requests.append(request)
+            queued += 1
+        }
+        for (index, account) in accounts.enumerated() {
+            try hot(index % 2 == 0 ? .commit(id: "before-\(index)", .amount(25)) : .release(id: "before-\(index)"))
+            // Reserved and closed in the queue.
+            try hot(.reserve(ReserveRequest(account: account, id: "closed-\(index)", cost: .amount(7), ttlMilliseconds: 5_000)))
+            try hot(index % 2 == 0 ? .release(id: "closed-\(index)") : .commit(id: "closed-\(index)", .amount(9)))
+            // Reserved in the queue and open at the capture: short lives, expiring after it.
+            try hot(.reserve(ReserveRequest(account: account, id: "open-\(index)", cost: .amount(11), ttlMilliseconds: 200)))
+            traffic.open.append("open-\(index)")
+            try hot(.charge(ChargeRequest(account: account, id: "charge-\(index)", cost: index % 2 == 0 ? .amount(13) : .item("chat", usage: nil))))
+            traffic.charged.append("charge-\(index)")
+        }
+        let captured = live.captureSnapshot()
+        #expect(captured.queuedOperationCount == queued, "the capture found every hot-path operation still queued")
+        #expect(captured.lastTime == t)
+        let bytes = captured.encoded()
+        // The same state with nothing queued: the bytes are equal.
+        live.settle()
+        let settled = live.captureSnapshot()
+        #expect(settled.queuedOperationCount == 0)
+        #expect(settled.encoded() == bytes, "a snapshot with operations queued encodes as one after they settled")
+        // Settled exactly once, as the core answered them.
+        #expect(live.statistics().hotOperations - hotBefore == queued)
+        #expect(live.mismatchCount == 0)
+        var coreViews = Self.accounts.map { "\(core.apply(.balance(account: $0), at: t))" }
+        coreViews.append("\(core.apply(.report(account: nil), at: t))")
+        #expect(try DurableEngineTests.state(of: live, at: t) == coreViews)
+        // Restored: the live engine at the capture, and afterwards (the open reservations
+        // expire, charges are refunded, requests retried) the same replies.
+        let restored = try CreditEngine.restored(from: bytes, configuration: configuration, clock: clock)
+        #expect(try Self.facts(of: restored, at: t) == Self.facts(of: live, at: t))
+        #expect(live.openReservationCount == accounts.count && restored.openReservationCount == accounts.count)
+        #expect(try Self.laterReplies(of: restored, traffic: traffic) == Self.laterReplies(of: live, traffic: traffic))
+        #expect(live.mismatchCount == 0 && restored.mismatchCount == 0)
+        #expect(live.invariantViolation() == nil && restored.invariantViolation() == nil)
+    }
+
     @Test func restoringRefusesBadBytesAndAnotherShardCount() throws {
         let clock = ManualClock(Self.start)
         let live = try CreditEngine(configuration: DurableEngineTests.configuration(), clock: clock)
