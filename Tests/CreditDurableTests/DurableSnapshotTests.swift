@@ -29,7 +29,8 @@ import Testing
     /// meanwhile (explicit snapshots), until the traffic ends.
     static func run(
         _ durable: DurableEngine, clock: ManualClock, threads: Int, operations: Int, seed: UInt64,
-        side: @escaping @Sendable (DurableEngine) -> Void = { _ in }
+        side: @escaping @Sendable (DurableEngine) -> Void = { _ in },
+        midway: @Sendable (DurableEngine) -> Void = { _ in }
     ) throws -> Traffic {
         var alerts: [Alert] = []
         _ = try durable.apply(.rates(RatesRequest(version: "v1", items: ["chat": ItemSpec(base: 3)])), alerts: &alerts)
@@ -57,6 +58,9 @@ import Testing
             var mine = Traffic()
             do {
                 for step in 0..<operations {
+                    // On a traffic thread, so that it happens while the traffic runs, however
+                    // the side thread is scheduled.
+                    if thread == 0 && step == operations / 2 { midway(durable) }
                     if step % 50 == 0 { clock.advance(by: 7) }
                     let account = Bool.random(using: &random)
                         ? accounts[Int.random(in: 0..<3, using: &random)]
@@ -212,10 +216,15 @@ import Testing
         let live = try CreditEngine(configuration: DurableEngineTests.configuration(), clock: clock)
         let durable = DurableEngine(engine: live, journal: journal, clock: clock, snapshots: try SnapshotPolicy(everyRecords: 300))
         let explicit = Atomic<Int>(0)
-        let traffic = try Self.run(durable, clock: clock, threads: 3, operations: 1_200, seed: seed) { durable in
-            usleep(20_000)
-            if (try? durable.snapshot()) != nil { explicit.wrappingAdd(1, ordering: .relaxed) }
-        }
+        let traffic = try Self.run(
+            durable, clock: clock, threads: 3, operations: 1_200, seed: seed,
+            side: { durable in
+                usleep(20_000)
+                if (try? durable.snapshot()) != nil { explicit.wrappingAdd(1, ordering: .relaxed) }
+            },
+            midway: { durable in
+                if (try? durable.snapshot()) != nil { explicit.wrappingAdd(1, ordering: .relaxed) }
+            })
         try durable.close()
         let statistics = durable.snapshotStatistics
         #expect(explicit.load(ordering: .relaxed) > 0)
