@@ -44,4 +44,15 @@ extension Ledger {
 
     /// The ids of the accounts the last accepted request touched (time passing included).
     public var lastTouchedAccountIDs: [String] { touchedAccounts.map { accounts[Int($0)].id } }
+
+    /// What an engine snapshot keeps of event `id`: its account's id, and its hold if it is a
+    /// reservation still open (nil otherwise). Nil for an unknown event. A plain read: an
+    /// engine snapshot asks this of every event (millions), where `apply(.event(id:))` would
+    /// build the whole view (its burns, a reply) each time.
+    public func openHold(ofEvent id: String) -> (account: String, openHold: Credits?)? {
+        guard let index = eventIDs[id] else { return nil }
+        let event = events[Int(index)]
+        let isOpen = event.kind == .reservation && event.status == .open
+        return (accounts[Int(event.account)].id, isOpen ? event.hold : nil)
+    }
 }

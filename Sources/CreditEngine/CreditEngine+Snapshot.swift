@@ -232,12 +232,10 @@ extension EngineSnapshot {
         return accounts
     }
 
-    /// The events the settled ledgers hold, in slot order. Each is looked up (`event`) in a
-    /// copy of its shard's settled ledger: the copy answers as of the capture, queued
-    /// reserves, commits and releases included.
+    /// The events the settled ledgers hold, in slot order. Each is looked up
+    /// (`Ledger.openHold(ofEvent:)`, a plain read) in its shard's settled ledger, which
+    /// answers as of the capture, queued reserves, commits and releases included.
     func capturedEvents(_ ledgers: [Ledger]) -> [EventEntry] {
-        var probes = ledgers
-        var alerts: [Alert] = []
         var events: [EventEntry] = []
         let engine = engine
         engine.eventIDs.forEachEntry { id, index in
@@ -250,15 +248,13 @@ extension EngineSnapshot {
             else { return }
             let accountSlot = Int(engine.eventAccount[index])
             let shardIndex = accountSlot & engine.shardMask
-            alerts.removeAll(keepingCapacity: true)
-            let response = probes[shardIndex].apply(.event(id: id), at: probes[shardIndex].lastTime, alerts: &alerts)
             // Unknown to the captured ledger: created after the capture.
-            guard case .success(.event(let view)) = response.result else { return }
-            precondition(view.account == engine.accountIDs.key(at: accountSlot), "an event's slot names its account")
-            let isOpen = view.kind == .reservation && view.status == .open
+            guard let facts = ledgers[shardIndex].openHold(ofEvent: id) else { return }
+            precondition(facts.account == engine.accountIDs.key(at: accountSlot), "an event's slot names its account")
+            let isOpen = facts.openHold != nil
             events.append(
                 EventEntry(
-                    index: index, id: id, accountSlot: accountSlot, isOpen: isOpen, hold: isOpen ? view.held ?? 0 : 0,
+                    index: index, id: id, accountSlot: accountSlot, isOpen: isOpen, hold: facts.openHold ?? 0,
                     expiresAt: isOpen ? engine.eventExpiresAt[index] : Int64.max))
         }
         events.sort { $0.index < $1.index }
