@@ -1,17 +1,25 @@
 // The chunked storage behind the ledger's tables: value semantics across copies (a write to
-// one copy is never seen by another, at any level: root, group, chunk), the one-check fast
-// path coming back once a copy is gone, growth across groups and roots, removal, and the
-// 4-ary deadline heap against a sort.
+// one copy is never seen by another, at any level: root, mid group, chunk group, chunk), the
+// one-check fast path coming back once a copy is gone, growth across every level and the
+// root, removal across every level, copies read on another thread while the original is
+// written, and the 4-ary deadline heap against a sort.
+import Synchronization
 import Testing
+
+#if canImport(Darwin)
+    import Darwin
+#else
+    import Glibc
+#endif
 
 @testable import CreditCore
 
 @Suite struct ChunkedStorageTests {
-    /// Elements per group: writes at these strides touch different groups.
-    static let groupElements = ChunkedArray<Int>.chunkCapacity << ChunkedArray<Int>.groupShift
+    /// Elements per chunk group: writes at these strides touch different chunk groups.
+    static let groupElements = ChunkedArray<Int>.chunkGroupElements
 
-    /// Enough elements for two groups and more group slots than a new root has.
-    static let manyCount = groupElements * (ChunkedArray<Int>.rootCapacityMin + 1) + 7
+    /// Enough elements for several chunk groups and two mid groups.
+    static let manyCount = ChunkedArray<Int>.midGroupElements + groupElements * 3 + 7
 
     @Test func appendsReadsAndWritesLikeAnArray() {
         var chunked = ChunkedArray<Int>()
@@ -72,7 +80,8 @@ import Testing
             let value: Int
             init(_ value: Int) { self.value = value }
         }
-        let count = ChunkedArray<Tracked>.chunkCapacity << ChunkedArray<Tracked>.groupShift * 2 + 3
+        // Two mid groups and a bit, so that writes reach every chunk group of both.
+        let count = ChunkedArray<Tracked>.midGroupElements + ChunkedArray<Tracked>.chunkGroupElements * 2 + 3
         var watched: [Int: Tracked] = [:]
         weak var first: Tracked?
         weak var replaced: Tracked?
@@ -82,7 +91,7 @@ import Testing
             first = original[0]
             replaced = original[count - 1]
             let copy = original
-            for index in stride(from: 0, to: count, by: ChunkedArray<Tracked>.chunkCapacity << ChunkedArray<Tracked>.groupShift) {
+            for index in stride(from: 0, to: count, by: ChunkedArray<Tracked>.chunkGroupElements) {
                 original[index] = Tracked(-index)
             }
             original[count - 1] = Tracked(-1)
@@ -113,7 +122,8 @@ import Testing
 
     @Test func removeLastEmptiesChunksAndGroupsAndGrowsAgain() {
         var table = ChunkedArray<String>()
-        let count = Self.groupElements + 600
+        // Across a mid group, a chunk group and a chunk boundary.
+        let count = ChunkedArray<String>.midGroupElements + ChunkedArray<String>.chunkGroupElements + 600
         for index in 0..<count { table.append("v\(index)") }
         let copy = table
         for index in stride(from: count - 1, through: 0, by: -1) { #expect(table.removeLast() == "v\(index)") }
@@ -121,6 +131,182 @@ import Testing
         for index in 0..<1_000 { table.append("w\(index)") }
         #expect(table[999] == "w999")
         #expect(copy.count == count && copy[count - 1] == "v\(count - 1)" && copy[0] == "v0")
+    }
+
+    /// A 256-byte element: 16 per chunk, so that every level fills with few elements (a chunk
+    /// group holds 512, a mid group 16,384, a new root 65,536). Lane 0 holds the value and
+    /// lane 31 its complement, so that a partly copied element would show.
+    typealias Wide = SIMD32<Int64>
+
+    static func wide(_ value: Int) -> Wide {
+        var element = Wide(repeating: 0)
+        element[0] = Int64(value)
+        element[31] = ~Int64(value)
+        return element
+    }
+
+    /// Counts just below, at and above each level's capacity: a chunk, a chunk group, a mid
+    /// group, a new root's mid-group slots, and twice that (the root grown once).
+    static func boundaries<Element>(_: Element.Type) -> [Int] {
+        let root = ChunkedArray<Element>.midGroupElements * ChunkedArray<Element>.rootCapacityMin
+        let capacities = [
+            ChunkedArray<Element>.chunkCapacity, ChunkedArray<Element>.chunkGroupElements,
+            ChunkedArray<Element>.midGroupElements, root, root * 2,
+        ]
+        return capacities.flatMap { [$0 - 1, $0, $0 + 1] }
+    }
+
+    @Test func theLevelsAreWhatTheTestsAssume() {
+        #expect(MemoryLayout<Wide>.stride == 256)
+        #expect(ChunkedArray<Wide>.chunkCapacity == 16)
+        #expect(ChunkedArray<Wide>.chunkGroupElements == ChunkedArray<Wide>.chunkCapacity << ChunkedArray<Wide>.chunkGroupShift)
+        #expect(ChunkedArray<Wide>.midGroupElements == ChunkedArray<Wide>.chunkGroupElements << ChunkedArray<Wide>.midGroupShift)
+        #expect(Self.boundaries(Wide.self) == Self.boundaries(Wide.self).sorted(), "increasing")
+    }
+
+    /// Appends grow the array through every level's boundary and past the root's capacity
+    /// (it doubles), then removals take it back down through each boundary, with a
+    /// re-append at each (new chunks and groups made where the removal dropped them).
+    @Test func roundTripsAcrossEveryLevelBoundary() {
+        let sizes = Self.boundaries(Wide.self)
+        var chunked = ChunkedArray<Wide>()
+        var plain: [Wide] = []
+        for size in sizes {
+            while chunked.count < size {
+                chunked.append(Self.wide(plain.count))
+                plain.append(Self.wide(plain.count))
+            }
+            #expect(chunked.count == size)
+            #expect(chunked.elementsEqual(plain), "after appends to \(size)")
+            #expect(chunked.last == plain.last)
+        }
+        let midGroups = (chunked.count + ChunkedArray<Wide>.midGroupElements - 1) / ChunkedArray<Wide>.midGroupElements
+        #expect(midGroups > ChunkedArray<Wide>.rootCapacityMin * 2, "the root grew twice")
+        #expect(chunked.rootCapacity >= midGroups)
+        for size in sizes.reversed() {
+            var mismatches = 0
+            while chunked.count > size {
+                if chunked.removeLast() != plain.removeLast() { mismatches += 1 }
+            }
+            #expect(mismatches == 0, "removals down to \(size)")
+            #expect(chunked.count == size && chunked.elementsEqual(plain), "after removals to \(size)")
+            chunked.append(Self.wide(-size))
+            #expect(chunked.count == size + 1 && chunked[size] == Self.wide(-size))
+            #expect(chunked.removeLast() == Self.wide(-size))
+        }
+        while !chunked.isEmpty { _ = chunked.removeLast() }
+        #expect(chunked.isEmpty)
+        chunked.append(Self.wide(5))
+        #expect(chunked.elementsEqual([Self.wide(5)]))
+    }
+
+    /// One random step on `array` and its model: mostly writes anywhere, some appends and
+    /// removals.
+    static func randomStep(_ array: inout ChunkedArray<Wide>, _ model: inout [Wide], _ random: inout SeededRandom) {
+        let choice = Int.random(in: 0..<10, using: &random)
+        if choice < 7 && !model.isEmpty {
+            let index = Int.random(in: 0..<model.count, using: &random)
+            let value = Self.wide(Int.random(in: 0..<1_000_000_000, using: &random))
+            array[index] = value
+            model[index] = value
+        } else if choice < 9 || model.isEmpty {
+            let value = Self.wide(-model.count)
+            array.append(value)
+            model.append(value)
+        } else {
+            #expect(array.removeLast() == model.removeLast())
+        }
+    }
+
+    /// At each boundary size, the array is copied twice (base, then original and copy), and
+    /// the original and the copy are written independently: random writes, appends and
+    /// removals, then runs of appends and removals across the next boundaries. Each array
+    /// equals its own model, and the base is untouched.
+    @Test func copiesAtEveryBoundaryAreWrittenIndependently() {
+        var random = SeededRandom(seed: 29)
+        var base = ChunkedArray<Wide>()
+        var baseModel: [Wide] = []
+        let run = ChunkedArray<Wide>.chunkGroupElements + ChunkedArray<Wide>.chunkCapacity + 1
+        for size in Self.boundaries(Wide.self) {
+            while base.count < size {
+                base.append(Self.wide(base.count))
+                baseModel.append(Self.wide(baseModel.count))
+            }
+            var original = base
+            var copy = original
+            var originalModel = baseModel
+            var copyModel = baseModel
+            for step in 0..<400 {
+                if step % 2 == 0 {
+                    Self.randomStep(&original, &originalModel, &random)
+                } else {
+                    Self.randomStep(&copy, &copyModel, &random)
+                }
+            }
+            for index in 0..<run {
+                original.append(Self.wide(index))
+                originalModel.append(Self.wide(index))
+            }
+            for _ in 0..<Swift.min(run, copy.count) { _ = copy.removeLast(); _ = copyModel.removeLast() }
+            for _ in 0..<50 { Self.randomStep(&copy, &copyModel, &random) }
+            for _ in 0..<50 { Self.randomStep(&original, &originalModel, &random) }
+            #expect(original.count == originalModel.count && original.elementsEqual(originalModel), "original at \(size)")
+            #expect(copy.count == copyModel.count && copy.elementsEqual(copyModel), "copy at \(size)")
+            #expect(base.count == size && base.elementsEqual(baseModel), "base at \(size)")
+        }
+    }
+
+    /// A copy is read on another thread while the original is written everywhere (every
+    /// chunk, chunk group and mid group copied), grown and shrunk on this one; the reader
+    /// sees only the copy's values. Then the reader drops its copy, and the writer's next
+    /// write finds the token unique and takes the fast path again.
+    @Test func aCopyIsReadOnAnotherThreadWhileTheOriginalIsWritten() {
+        final class Shared: @unchecked Sendable {
+            // Set by the reader thread and read after it is joined, or atomic.
+            var copy: ChunkedArray<Int>?
+            var mismatches = 0
+            var passes = 0
+            let writerDone = Atomic<Bool>(false)
+            let readerStarted = Atomic<Bool>(false)
+        }
+        let count = ChunkedArray<Int>.midGroupElements + ChunkedArray<Int>.chunkGroupElements * 3 + 11
+        var original = ChunkedArray<Int>()
+        for index in 0..<count { original.append(index * 3) }
+        let shared = Shared()
+        shared.copy = original
+        let context = Unmanaged.passRetained(shared).toOpaque()
+        var thread = pthread_t()
+        let created = pthread_create(&thread, nil, { context in
+            let shared = Unmanaged<Shared>.fromOpaque(context!).takeRetainedValue()
+            let copy = shared.copy!
+            shared.readerStarted.store(true, ordering: .releasing)
+            repeat {
+                for index in 0..<copy.count where copy[index] != index * 3 { shared.mismatches += 1 }
+                shared.passes += 1
+            } while !shared.writerDone.load(ordering: .acquiring) || shared.passes < 2
+            shared.copy = nil
+            return nil
+        }, context)
+        precondition(created == 0, "pthread_create")
+        while !shared.readerStarted.load(ordering: .acquiring) {}
+        for round in 0..<3 {
+            for index in stride(from: round, to: original.count, by: 7) { original[index] = -index }
+            for index in 0..<ChunkedArray<Int>.chunkGroupElements + 1 { original.append(index) }
+            for _ in 0..<ChunkedArray<Int>.chunkGroupElements * 2 { _ = original.removeLast() }
+        }
+        shared.writerDone.store(true, ordering: .releasing)
+        pthread_join(thread, nil)
+        #expect(shared.mismatches == 0, "the reader saw only the copy's values")
+        #expect(shared.passes >= 2)
+        #expect(shared.copy == nil)
+        #expect(original.mayShareChunks, "not written since the copy was dropped")
+        original[0] = 1
+        #expect(!original.mayShareChunks, "the copy is gone: the fast path again")
+        let expectedCount = count + 3 * (1 - ChunkedArray<Int>.chunkGroupElements)
+        #expect(original.count == expectedCount)
+        var wrong = 0
+        for index in 1..<expectedCount where original[index] != (index % 7 < 3 ? -index : index * 3) { wrong += 1 }
+        #expect(wrong == 0, "the original kept its own writes")
     }
 
     @Test func theHeapRemovesInSortedOrder() {
