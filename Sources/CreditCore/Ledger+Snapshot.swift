@@ -57,7 +57,7 @@ extension Ledger {
 
     /// Streams the bytes of ``snapshotBytes()`` to `sink` in pieces, through one reusable
     /// buffer: each piece is at least `bufferBytes` long (the last may be shorter) and at
-    /// most `bufferBytes` plus one record (an account, grant, event, id or refund; a
+    /// most `bufferBytes` plus one record (an account, grant, event, refund or rate version; a
     /// record's arrays are bounded by the request limits). The pieces in order are exactly
     /// the bytes of ``snapshotBytes()``; a piece is valid only during the call.
     ///
@@ -611,13 +611,6 @@ struct SnapshotReader {
         return bytes.withUnsafeBufferPointer { buffer in
             String(decoding: UnsafeBufferPointer(rebasing: buffer[start..<start + length]), as: UTF8.self)
         }
-    }
-    mutating func strings() throws(LedgerSnapshotError) -> [String] {
-        let n = try count()
-        var values: [String] = []
-        values.reserveCapacity(n)
-        for _ in 0..<n { values.append(try string()) }
-        return values
     }
     mutating func integers() throws(LedgerSnapshotError) -> [Int64] {
         let n = try count()

@@ -70,6 +70,30 @@ import Testing
         #expect(try Ledger(snapshotBytes: bytes).snapshotBytes() == bytes)
     }
 
+    /// The id tables are rebuilt from the records: two events with one id (damage the
+    /// checksum would catch first) are refused, not built into a table that finds only one.
+    @Test func twoEventsWithOneIDAreRefused() throws {
+        let trace = ExpectedTrace(seed: 5, lineCount: 120, accountCount: 3)
+        var bytes = trace.finalLedger.snapshotBytes()
+        func offset(_ k: Int) -> Int {
+            let at = bytes.count - 28 + 8 * k
+            return bytes[at..<at + 8].reversed().reduce(0) { $0 << 8 | Int($1) }
+        }
+        let (events, refunds) = (offset(1), offset(2))
+        // Two reservation ids of one length, "r1" ... "r9": the second written over by the first.
+        let ids = ["r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9"].filter { id in
+            trace.lines.contains { String(decoding: $0, as: UTF8.self).contains("\"op\":\"reserve\",\"account\":\"acct0\",\"id\":\"\(id)\"") }
+        }
+        try #require(ids.count >= 2)
+        func encoded(_ id: String) -> [UInt8] { [UInt8(id.utf8.count), 0, 0, 0] + Array(id.utf8) }
+        let target = encoded(ids[1])
+        let at = try #require((events..<(refunds - target.count)).first { Array(bytes[$0..<$0 + target.count]) == target })
+        bytes.replaceSubrange(at..<at + target.count, with: encoded(ids[0]))
+        let error = try #require(throws: LedgerSnapshotError.self) { try Ledger(snapshotBytes: bytes) }
+        #expect(error.message == "event id \(ids[0]) twice", "\(error)")
+        #expect(error.offset == events)
+    }
+
     @Test func otherVersionsAreRefused() throws {
         for version: UInt8 in [0, 3, 255] {
             var bytes = Self.expected.snapshotBytes()
