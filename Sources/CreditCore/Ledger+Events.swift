@@ -106,6 +106,7 @@ extension Ledger {
     mutating func commit(id: String, _ spec: CommitSpec, at t: Milliseconds) -> Response {
         guard let index = eventIDs[id] else { return .refused(.unknownEvent) }
         let event = Int(index)
+        events.decodeForGood(event)
         guard events[event].kind == .reservation else { return .refused(.reservationClosed) }
         let credits: Credits
         switch spec {
@@ -150,6 +151,7 @@ extension Ledger {
     mutating func release(id: String) -> Response {
         guard let index = eventIDs[id] else { return .refused(.unknownEvent) }
         let event = Int(index)
+        events.decodeForGood(event)
         guard events[event].kind == .reservation else { return .refused(.reservationClosed) }
         switch events[event].settlement {
         case .release:

@@ -121,8 +121,13 @@ extension Ledger {
         }
         let eventsOffset = writer.offset
         writer.count(events.count)
-        for event in events {
-            writer.event(event)
+        for index in events.indices {
+            // A restored event never decoded is copied as it is: the same bytes.
+            if let bytes = events.encodedBytes(of: index) {
+                writer.bytes.append(contentsOf: bytes)
+            } else {
+                writer.event(events[index])
+            }
             try recordDone()
         }
         let refundsOffset = writer.offset
@@ -183,15 +188,14 @@ extension Ledger {
         let start = reader
         // The events on another thread: most of a big state (10M events of 1M accounts: 90%
         // of the bytes), and independent of the rest until the indices are checked.
-        let eventsPart = SnapshotPart<(events: ChunkedArray<EventState>, ids: IdentityTable)>()
+        let eventsPart = SnapshotPart<(events: EventTable, ids: IdentityTable)>()
         let group = DispatchGroup()
         DispatchQueue.global().async(group: group) {
             eventsPart.result = Result { () throws(LedgerSnapshotError) in
                 var eventsReader = start
                 eventsReader.offset = sections.events
                 eventsReader.end = sections.refunds
-                let events = try eventsReader.table(section: "events") { (reader) throws(LedgerSnapshotError) in try reader.event() }
-                return (events, try Self.identityTable(events.lazy.map(\.id), "event", at: sections.events))
+                return try Self.restoreEvents(&eventsReader, accountsAt: start.offset, grantsAt: sections.grants)
             }
         }
         // Meanwhile everything else, here: accounts, grants, their id tables, the tables after
@@ -219,6 +223,42 @@ extension Ledger {
         try checkSnapshotIndices(restReader)
     }
 
+    /// The events' section of a format 2 snapshot, `reader` at its start and ending at its end:
+    /// the events, closed ones (settled, no debt) left encoded (see EventTable.swift), and
+    /// their id table. The account and grant tables' counts, read at their starts, bound the
+    /// indices of the events left encoded.
+    private static func restoreEvents(
+        _ reader: inout SnapshotReader, accountsAt: Int, grantsAt: Int
+    ) throws(LedgerSnapshotError) -> (events: EventTable, ids: IdentityTable) {
+        var counts = reader
+        counts.offset = accountsAt
+        let accountCount = Int(try counts.u32())
+        counts.offset = grantsAt
+        let grantCount = Int(try counts.u32())
+        let start = reader.offset
+        let count = try reader.count()
+        var events = EventTable(encodedIn: reader.bytes)
+        var keys = ChunkedArray<String>()
+        for _ in 0..<count {
+            let eventStart = reader.offset
+            let skimmed = try reader.skimEvent(accountCount: accountCount, grantCount: grantCount)
+            let length = reader.offset - eventStart
+            if skimmed.closed && length <= EventTable.encodedBytesMax && eventStart <= EventTable.encodedOffsetMax {
+                events.appendEncoded(offset: eventStart, length: length)
+            } else {
+                var decoder = reader
+                decoder.offset = eventStart
+                events.appendRestored(try decoder.event())
+                precondition(decoder.offset == reader.offset, "an event skims and decodes to the same end")
+            }
+            keys.append(skimmed.id)
+        }
+        if reader.offset != reader.end {
+            throw reader.error("the events end here, the trailer says at byte \(reader.end)")
+        }
+        return (events, try identityTable(keys, "event", at: start))
+    }
+
     /// Offsets in a snapshot's trailer (format 2): where the grants, events and refunds start.
     static let snapshotSectionCount = 3
 
@@ -226,7 +266,7 @@ extension Ledger {
     private mutating func decodeVersion1(_ reader: inout SnapshotReader) throws(LedgerSnapshotError) {
         accounts = try reader.table(section: nil) { (reader) throws(LedgerSnapshotError) in try reader.account() }
         grants = try reader.table(section: nil) { (reader) throws(LedgerSnapshotError) in try reader.grant() }
-        events = try reader.table(section: nil) { (reader) throws(LedgerSnapshotError) in try reader.event() }
+        events = EventTable(decoded: try reader.table(section: nil) { (reader) throws(LedgerSnapshotError) in try reader.event() })
         // The id lists of version 1: each must be the records' ids, in order.
         try reader.idList(equalTo: accounts.lazy.map(\.id), "account")
         try reader.idList(equalTo: grants.lazy.map(\.id), "grant")
@@ -274,6 +314,12 @@ extension Ledger {
     ) throws(LedgerSnapshotError) -> IdentityTable {
         var keys = ChunkedArray<String>()
         for id in ids { keys.append(id) }
+        return try identityTable(keys, kind, at: offset)
+    }
+
+    private static func identityTable(
+        _ keys: ChunkedArray<String>, _ kind: String, at offset: Int
+    ) throws(LedgerSnapshotError) -> IdentityTable {
         do {
             return try IdentityTable(bulk: keys)
         } catch {
@@ -295,7 +341,8 @@ extension Ledger {
         for grant in grants where !inRange(grant.account, accounts.count) {
             throw reader.error("account index \(grant.account)")
         }
-        for event in events {
+        // The events still encoded had theirs checked by `skimEvent`.
+        try events.forEachDecoded { (event) throws(LedgerSnapshotError) in
             guard inRange(event.account, accounts.count) else { throw reader.error("account index \(event.account)") }
             for share in event.allocation + event.records where !inRange(share.grant, grants.count) {
                 throw reader.error("grant index \(share.grant)")
@@ -777,6 +824,104 @@ struct SnapshotReader {
         }
         event.availableAfterSettlement = try i64()
         return event
+    }
+
+    /// Reads an event's bytes as `event()` does, refusing whatever it refuses, and checks
+    /// its account and grant indices against the tables' counts, without building the event
+    /// (no heap allocation unless a usage names a non-ASCII meter): its id, and whether it is
+    /// closed (settled or expired, with no debt). Kept next to `event()`: the two read the
+    /// same fields in the same order.
+    mutating func skimEvent(accountCount: Int, grantCount: Int) throws(LedgerSnapshotError) -> (id: String, closed: Bool) {
+        // The request (`eventRequest()`).
+        let kind = try u8()
+        guard kind <= 1 else { throw error("event request kind") }
+        try skipString()  // account
+        let id = try string()
+        try skimCost()
+        if kind == 0 {
+            _ = try optionalI64()  // ttl
+        } else if try present() {
+            _ = try bool()  // force
+        }
+        let account = try i32()
+        guard let status = EventStatus(rawValue: try u8()) else { throw error("event status") }
+        guard account >= 0 && Int(account) < accountCount else { throw error("account index \(account)") }
+        _ = try i64()  // hold
+        if try present() {  // priced item and version
+            try skipString()
+            try skipString()
+        }
+        _ = try i32()  // rate version
+        try skimShares(grantCount: grantCount)  // allocation
+        _ = try i64()  // unbacked
+        _ = try optionalI64()  // expires at
+        try skimShares(grantCount: grantCount)  // records
+        let debt = try i64()
+        _ = try i64()  // charged
+        _ = try i64()  // refunded
+        _ = try bool()  // late
+        _ = try bool()  // downgraded
+        _ = try bool()  // over cap
+        _ = try i64()  // available after creation
+        if try present() {
+            switch try u8() {
+            case 0: break
+            case 1: _ = try i64()
+            case 2: try skimUsage()
+            default: throw error("settlement kind")
+            }
+        }
+        _ = try i64()  // available after settlement
+        return (id, status != .open && debt == 0)
+    }
+
+    private mutating func skipString() throws(LedgerSnapshotError) { _ = try take(try count()) }
+
+    private mutating func skimCost() throws(LedgerSnapshotError) {
+        switch try u8() {
+        case 0: _ = try i64()
+        case 1:
+            try skipString()
+            if try present() { try skimUsage() }
+        default: throw error("cost kind")
+        }
+    }
+
+    private mutating func skimShares(grantCount: Int) throws(LedgerSnapshotError) {
+        let n = try count()
+        for _ in 0..<n {
+            let grant = try i32()
+            guard grant >= 0 && Int(grant) < grantCount else { throw error("grant index \(grant)") }
+            _ = try i64()
+        }
+    }
+
+    /// Refuses what `usage()` refuses, a meter twice. The writer puts the meters in
+    /// ascending byte order; for ASCII meters, in that order, a meter twice is two equal
+    /// neighbours. Anything else (non-ASCII, which `String` compares by canonical
+    /// equivalence, or another order) is checked by `usage()` itself.
+    private mutating func skimUsage() throws(LedgerSnapshotError) {
+        let start = offset
+        let n = try count()
+        var previous: Range<Int>? = nil
+        var simple = true
+        for _ in 0..<n {
+            let length = try count()
+            let meter = try take(length)..<offset
+            _ = try i64()
+            if simple {
+                simple = bytes[meter].allSatisfy { $0 < 0x80 }
+                if let previous, simple {
+                    simple = bytes[previous].lexicographicallyPrecedes(bytes[meter])
+                }
+            }
+            previous = meter
+        }
+        guard !simple else { return }
+        let end = offset
+        offset = start
+        _ = try usage()
+        precondition(offset == end, "a usage skims and decodes to the same end")
     }
 
     mutating func refund() throws(LedgerSnapshotError) -> RefundState {

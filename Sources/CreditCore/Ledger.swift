@@ -15,7 +15,7 @@ public struct Ledger: Sendable {
     var accountIDs = IdentityTable()
     var grants = ChunkedArray<GrantState>()
     var grantIDs = IdentityTable()
-    var events = ChunkedArray<EventState>()
+    var events = EventTable()
     var eventIDs = IdentityTable()
     var refunds = RefundTable<RefundState>()
     var rateCard = RateCard()
