@@ -90,7 +90,7 @@ extension ReplayCommand {
         options.startOver = startOver
         do {
             let statistics = try DurableReplay.run(
-                traceDescriptor: fileDescriptor, directory: directory, fileSystem: POSIXFileSystem(), options: options,
+                traceDescriptor: fileDescriptor, directory: directory, options: options,
                 output: { bytes in
                     var output = StandardOutput()
                     output.buffer = bytes
