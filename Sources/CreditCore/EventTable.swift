@@ -17,9 +17,9 @@ struct EventTable: RandomAccessCollection, Sendable {
     typealias Index = Int
     typealias Indices = Range<Int>
 
-    /// The snapshot bytes the still-encoded events are in (empty when none). Never written:
+    /// The snapshot bytes the still-encoded events are in (nil when none). Never written:
     /// copies of the table share them, and threads may read them at once.
-    private var encoded: [UInt8] = []
+    private var encoded: SnapshotBuffer? = nil
     /// Where each restored event is (indices below `places.count`): an encoded place (the
     /// flag, the offset and the length of its bytes in `encoded`) or its position in
     /// `restored`.
@@ -45,7 +45,7 @@ struct EventTable: RandomAccessCollection, Sendable {
     init(decoded events: ChunkedArray<EventState>) { created = events }
 
     /// An empty table whose `appendEncoded` events are in `bytes`.
-    init(encodedIn bytes: [UInt8]) { encoded = bytes }
+    init(encodedIn bytes: SnapshotBuffer) { encoded = bytes }
 
     var startIndex: Int { 0 }
     var endIndex: Int { places.count + created.count }
@@ -94,18 +94,20 @@ struct EventTable: RandomAccessCollection, Sendable {
     mutating func appendEncoded(offset: Int, length: Int) {
         precondition(created.isEmpty, "restored events come first")
         precondition(length >= 1 && length <= Self.encodedBytesMax, "an encoded event's length")
-        precondition(offset >= 0 && offset <= Self.encodedOffsetMax && offset + length <= encoded.count, "an encoded event's offset")
+        precondition(
+            offset >= 0 && offset <= Self.encodedOffsetMax && offset + length <= (encoded?.bytes.count ?? 0),
+            "an encoded event's offset")
         places.append(Self.encodedFlag | UInt64(offset) << Self.placeLengthBits | UInt64(length))
     }
 
     /// The bytes of event `index` if it is still encoded: what `SnapshotWriter.event` writes
-    /// for it. Nil when decoded.
-    func encodedBytes(of index: Int) -> ArraySlice<UInt8>? {
-        guard index < places.count else { return nil }
+    /// for it. Nil when decoded. Valid while this table (or a copy) lives.
+    func encodedBytes(of index: Int) -> UnsafeRawBufferPointer? {
+        guard index < places.count, let encoded else { return nil }
         let place = places[index]
         guard place & Self.encodedFlag != 0 else { return nil }
         let (offset, length) = Self.range(place)
-        return encoded[offset..<offset + length]
+        return UnsafeRawBufferPointer(rebasing: encoded.bytes[offset..<offset + length])
     }
 
     /// Every decoded event (restored and created), without decoding the others.
@@ -125,7 +127,7 @@ struct EventTable: RandomAccessCollection, Sendable {
     /// bad input.
     private func decode(_ place: UInt64) -> EventState {
         let (offset, length) = Self.range(place)
-        var reader = SnapshotReader(bytes: encoded)
+        var reader = SnapshotReader(encoded!)
         reader.offset = offset
         reader.end = offset + length
         do {

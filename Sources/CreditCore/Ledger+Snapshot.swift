@@ -170,8 +170,16 @@ extension Ledger {
     /// or hold an index out of range. The bytes' integrity (a checksum) is the caller's: a
     /// snapshot that decodes is taken as written.
     public init(snapshotBytes bytes: [UInt8]) throws(LedgerSnapshotError) {
+        try self.init(snapshot: SnapshotBuffer(copying: bytes))
+    }
+
+    /// Restores a ledger from the bytes of ``snapshotBytes()`` in `snapshot`, which the
+    /// ledger keeps (closed events stay encoded there until read; EventTable.swift).
+    ///
+    /// Throws as ``init(snapshotBytes:)``.
+    public init(snapshot: SnapshotBuffer) throws(LedgerSnapshotError) {
         self.init()
-        var reader = SnapshotReader(bytes: bytes)
+        var reader = SnapshotReader(snapshot)
         let version = try reader.u32()
         guard (Self.snapshotFormatVersionOldest...Self.snapshotFormatVersion).contains(version) else {
             throw reader.error("format version \(version)")
@@ -237,7 +245,7 @@ extension Ledger {
         let grantCount = Int(try counts.u32())
         let start = reader.offset
         let count = try reader.count()
-        var events = EventTable(encodedIn: reader.bytes)
+        var events = EventTable(encodedIn: reader.buffer)
         var keys = ChunkedArray<String>()
         for _ in 0..<count {
             let eventStart = reader.offset
@@ -571,14 +579,18 @@ struct SnapshotWriter {
 // MARK: - Reading
 
 /// Reads what ``SnapshotWriter`` wrote, checking every bound.
-struct SnapshotReader {
-    let bytes: [UInt8]
+// Sendable: `bytes` point into `buffer`, immutable and kept alive by the reader.
+struct SnapshotReader: @unchecked Sendable {
+    /// What `bytes` are in, kept alive by the reader.
+    let buffer: SnapshotBuffer
+    let bytes: UnsafeRawBufferPointer
     var offset = 0
     /// Where the part being read ends: reads past it are refused as truncated.
     var end: Int
 
-    init(bytes: [UInt8]) {
-        self.bytes = bytes
+    init(_ buffer: SnapshotBuffer) {
+        self.buffer = buffer
+        bytes = buffer.bytes
         end = bytes.count
     }
 
@@ -637,11 +649,11 @@ struct SnapshotReader {
     // Integers are loaded whole (bounds checked by `take`): a snapshot holds tens of millions.
     mutating func u64() throws(LedgerSnapshotError) -> UInt64 {
         let start = try take(8)
-        return UInt64(littleEndian: bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: start, as: UInt64.self) })
+        return UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: start, as: UInt64.self))
     }
     mutating func u32() throws(LedgerSnapshotError) -> UInt32 {
         let start = try take(4)
-        return UInt32(littleEndian: bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: start, as: UInt32.self) })
+        return UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: start, as: UInt32.self))
     }
     mutating func i64() throws(LedgerSnapshotError) -> Int64 { Int64(bitPattern: try u64()) }
     mutating func i32() throws(LedgerSnapshotError) -> Int32 { Int32(bitPattern: try u32()) }
@@ -655,9 +667,7 @@ struct SnapshotReader {
     mutating func string() throws(LedgerSnapshotError) -> String {
         let length = try count()
         let start = try take(length)
-        return bytes.withUnsafeBufferPointer { buffer in
-            String(decoding: UnsafeBufferPointer(rebasing: buffer[start..<start + length]), as: UTF8.self)
-        }
+        return String(decoding: UnsafeRawBufferPointer(rebasing: bytes[start..<start + length]), as: UTF8.self)
     }
     mutating func integers() throws(LedgerSnapshotError) -> [Int64] {
         let n = try count()

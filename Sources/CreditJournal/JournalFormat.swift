@@ -206,16 +206,20 @@ public enum JournalFormat {
             Result { () throws(JournalError) in try decodeSnapshotHeader(raw, path: path) }
         }.get()
         let body = Array(bytes.dropFirst(snapshotHeaderBytes))
-        try checkSnapshotBody(body, header: header, path: path)
+        try body.withUnsafeBytes { raw in
+            Result { () throws(JournalError) in try checkSnapshotBody(raw, header: header, path: path) }
+        }.get()
         return (header.line, body, header.trace)
     }
 
     /// Checks a snapshot body's length and checksum against its header.
-    public static func checkSnapshotBody(_ body: [UInt8], header: SnapshotHeader, path: String) throws(JournalError) {
+    public static func checkSnapshotBody(_ body: UnsafeRawBufferPointer, header: SnapshotHeader, path: String)
+        throws(JournalError)
+    {
         guard header.bodyBytes == UInt64(body.count) else {
             throw .corrupt(path, offset: snapshotHeaderBytes, "snapshot body of \(body.count) bytes, header says \(header.bodyBytes)")
         }
-        guard CRC32C.checksum(body) == header.bodyCRC else {
+        guard CRC32C.update(0, body) == header.bodyCRC else {
             throw .corrupt(path, offset: snapshotHeaderBytes, "snapshot body checksum")
         }
     }

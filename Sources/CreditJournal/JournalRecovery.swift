@@ -48,8 +48,8 @@ public enum JournalRecovery {
     /// `keepBatches`, lists every batch. Memory: the snapshot body and one batch.
     public static func scan<FileSystem: JournalFileSystem>(
         directory: String, fileSystem: FileSystem, keepBatches: Bool = false
-    ) throws(JournalError) -> (scan: JournalDirectoryScan, snapshotBody: [UInt8]) {
-        var body: [UInt8] = []
+    ) throws(JournalError) -> (scan: JournalDirectoryScan, snapshotBody: SnapshotBuffer) {
+        var body = SnapshotBuffer(copying: [])
         let scan = try walk(directory: directory, fileSystem: fileSystem, keepBatches: keepBatches) {
             _, bytes throws(JournalError) in body = bytes
         } record: { _, _, _, _ throws(JournalError) in }
@@ -73,7 +73,7 @@ public enum JournalRecovery {
             name, body throws(JournalError) in
             let (decodeStart, decodeCPUStart) = (monotonicNanoseconds(), threadCPUNanoseconds())
             defer { decode = (monotonicNanoseconds() - decodeStart, threadCPUNanoseconds() - decodeCPUStart) }
-            do throws(LedgerSnapshotError) { ledger = try Ledger(snapshotBytes: body) } catch {
+            do throws(LedgerSnapshotError) { ledger = try Ledger(snapshot: body) } catch {
                 throw .corrupt(directory + "/" + name, offset: JournalFormat.snapshotHeaderBytes + error.offset, error.message)
             }
             snapshotDone = monotonicNanoseconds()
@@ -107,7 +107,7 @@ public enum JournalRecovery {
     /// handing each record after the snapshot to `record` (segment name, batch, line, body).
     static func walk<FileSystem: JournalFileSystem>(
         directory: String, fileSystem: FileSystem, keepBatches: Bool,
-        snapshot: (String, [UInt8]) throws(JournalError) -> Void,
+        snapshot: (String, SnapshotBuffer) throws(JournalError) -> Void,
         record: (String, JournalBatchView, UInt64, UnsafeRawBufferPointer) throws(JournalError) -> Void
     ) throws(JournalError) -> JournalDirectoryScan {
         let names = try fileSystem.list(directory)
@@ -122,7 +122,7 @@ public enum JournalRecovery {
             }
             scan.snapshotName = newest.0
             scan.snapshotLine = header.line
-            scan.snapshotBodyBytes = body.count
+            scan.snapshotBodyBytes = body.bytes.count
             scan.trace = header.trace
             scan.olderSnapshotNames = snapshots.dropLast().map(\.0)
             try snapshot(newest.0, body)
@@ -154,30 +154,16 @@ public enum JournalRecovery {
         return scan
     }
 
-    /// Reads and checks a snapshot file: its header, then its body straight into one array.
+    /// Reads (maps) and checks a snapshot file: its header, then its body, in place.
     static func readSnapshot<FileSystem: JournalFileSystem>(_ path: String, fileSystem: FileSystem) throws(JournalError)
-        -> (JournalFormat.SnapshotHeader, [UInt8])
+        -> (JournalFormat.SnapshotHeader, SnapshotBuffer)
     {
-        var headerBytes = [UInt8](repeating: 0, count: JournalFormat.snapshotHeaderBytes)
-        let header = try headerBytes.withUnsafeMutableBytes { raw in
-            Result { () throws(JournalError) in
-                let count = try fileSystem.read(path, at: 0, into: raw)
-                return try JournalFormat.decodeSnapshotHeader(UnsafeRawBufferPointer(rebasing: raw[0..<count]), path: path)
-            }
-        }.get()
-        guard header.bodyBytes <= UInt64(Int.max / 2) else { throw .corrupt(path, offset: 16, "snapshot body length") }
-        let bodyBytes = Int(header.bodyBytes)
-        // One byte more than the body: a longer file is damage too. Read into uninitialized
-        // memory: zeroing hundreds of megabytes first would only be written over.
-        var read: Result<Int, JournalError> = .success(0)
-        let body = [UInt8](unsafeUninitializedCapacity: bodyBytes + 1) { buffer, initialized in
-            read = Result { () throws(JournalError) in
-                try fileSystem.read(path, at: JournalFormat.snapshotHeaderBytes, into: UnsafeMutableRawBufferPointer(buffer))
-            }
-            initialized = (try? read.get()) ?? 0
-        }
-        _ = try read.get()
-        try JournalFormat.checkSnapshotBody(body, header: header, path: path)
+        let file = try fileSystem.readOnlyContents(path)
+        let headerBytes = min(file.bytes.count, JournalFormat.snapshotHeaderBytes)
+        let header = try JournalFormat.decodeSnapshotHeader(UnsafeRawBufferPointer(rebasing: file.bytes[0..<headerBytes]), path: path)
+        // The body is the rest of the file: a longer or shorter one than the header says is damage.
+        let body = SnapshotBuffer(file, from: headerBytes)
+        try JournalFormat.checkSnapshotBody(body.bytes, header: header, path: path)
         return (header, body)
     }
 

@@ -19,7 +19,7 @@ struct InspectCommand: ParsableCommand {
     func run() throws {
         let fileSystem = POSIXFileSystem()
         let scan: JournalDirectoryScan
-        let snapshotBody: [UInt8]
+        let snapshotBody: SnapshotBuffer
         do {
             (scan, snapshotBody) = try JournalRecovery.scan(directory: directory, fileSystem: fileSystem, keepBatches: batches)
         } catch {
@@ -30,7 +30,7 @@ struct InspectCommand: ParsableCommand {
         if let name = scan.snapshotName {
             var summary = "snapshot: \(name), covers lines 1...\(scan.snapshotLine), \(scan.snapshotBodyBytes) bytes"
             do {
-                let ledger = try Ledger(snapshotBytes: snapshotBody)
+                let ledger = try Ledger(snapshot: snapshotBody)
                 summary += ", \(ledger.accountCount) accounts, \(ledger.acceptedRequestCount) requests accepted, checksum ok"
             } catch {
                 print(summary + ", checksum ok but does not decode: \(error)")

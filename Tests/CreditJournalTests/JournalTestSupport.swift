@@ -169,6 +169,7 @@ struct FaultyFileSystem: JournalFileSystem {
     func makeDirectory(_ directory: String) throws(JournalError) { try base.makeDirectory(directory) }
     func list(_ directory: String) throws(JournalError) -> [String] { try base.list(directory) }
     func read(_ path: String) throws(JournalError) -> [UInt8] { try base.read(path) }
+    func readOnlyContents(_ path: String) throws(JournalError) -> SnapshotBuffer { try base.readOnlyContents(path) }
     func read(_ path: String, at offset: Int, into buffer: UnsafeMutableRawBufferPointer) throws(JournalError) -> Int {
         try base.read(path, at: offset, into: buffer)
     }
