@@ -75,6 +75,7 @@ rm -rf "$work/ra"; start=$(date +%s%N)
 echo "filling run: $(ms "$start") ms wall"; grep -E "lines applied|journal|snapshots" "$work/a.stats"
 "$bin" inspect "$work/ra" | grep -E "snapshot:|journal records|last applied"
 rm -rf "$work/rb"; cp -r "$work/ra" "$work/rb"
+sync; sleep 2   # the copy's writeback would otherwise run beside the timed recovery
 start=$(date +%s%N)
 "$bin" replay --data-dir "$work/ra" --snapshot-every "$interval" --stats "$work/huge.jsonl" >/dev/null 2>"$work/recover-a.stats"
 echo "(a) recovery run (recover, check the trace's $lines_a lines, nothing left to apply): $(ms "$start") ms wall"
@@ -84,6 +85,7 @@ echo "== recovery (b): worst case, a snapshot of the state after (a) + $tail_b l
 "$bin" replay --data-dir "$work/rb" --mode buffered --snapshot-every 0 "$work/full.jsonl" >/dev/null
 "$bin" inspect "$work/rb" | grep -E "snapshot:|journal records|last applied"
 rm -rf "$work/rc"; cp -r "$work/rb" "$work/rc"
+sync; sleep 2
 start=$(date +%s%N)
 "$bin" replay --data-dir "$work/rb" --snapshot-every "$interval" --stats "$work/full.jsonl" >/dev/null 2>"$work/recover-b.stats"
 echo "(b) recovery run (recover, check the trace, fold the tail into a snapshot): $(ms "$start") ms wall"
