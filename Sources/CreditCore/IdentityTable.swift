@@ -24,8 +24,10 @@
 // before the migration cursor and (b) keys inserted since the growth. Each old slot is moved
 // once (the cursor only advances) and the old slots hold each key once, so (a) has no key
 // twice; a key of (b) was absent from the new and the old slots when it was inserted (its
-// `find` probed both), so it is in neither (a) nor the old slots, and no later move brings it;
-// and (b) has no key twice, since `find` saw each absent from the new slots.
+// `find` probed the new slots, and the old ones unless every old entry was already moved into
+// the new ones), so it is in neither (a) nor the old slots, and no later move brings it; and
+// (b) has no key twice, since `find` saw each absent from the new slots. (This rests on the
+// `insert` contract: its look-up was made with no insertion since.)
 
 /// An open-addressing table from string ids to dense record indices 0, 1, 2, ... in the
 /// order the ids were inserted. Not thread-safe.
