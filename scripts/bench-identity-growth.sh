@@ -6,7 +6,8 @@
 # (COUNT [COPY_EVERY [PRETOUCH_GIB]]; default 20000000).
 # Each revision's IdentityTable.swift, ChunkedArray.swift and LazyChunkedArray.swift (where it
 # exists) are built with swiftc -O with a RecordIndex shim, linked with jemalloc like the
-# creditmeter executable.
+# creditmeter executable. The environment is passed through, so MALLOC_CONF (for example
+# background_thread:true, which moves jemalloc's purging off the inserting thread) applies.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 work=$(mktemp -d /tmp/bench-identity-growth.XXXXXX)
