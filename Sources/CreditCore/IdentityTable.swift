@@ -7,6 +7,27 @@
 // (a table holds at most 2^32 slots, so those bits place a key at any size), and compares
 // strings only when those bits match. Hashing is Swift's own seeded `Hasher`, so adversarial
 // ids cannot be chosen to collide. A slot is 8 bytes: at 10M ids the slots take 256 MiB.
+//
+// Growing is incremental, so that no insertion stalls the applying thread (the ledger's
+// requests are applied one at a time): doubling 16M slots at once, rehoming ~8M entries, took
+// ~330 ms in one insertion. When an insertion passes the load limit, the table starts new
+// slots of twice the size (allocated lazily, chunk by chunk: LazyChunkedArray.swift) and keeps
+// the old ones read-only beside them; each later insertion moves `migrationStepSlots` old
+// slots, in slot order, to the new slots (placed by their stored hash bits, no string hashed
+// again), and once all are moved, drops the old slots' chunks `dropStepChunks` at a time.
+// Meanwhile a look-up probes the new slots, then the old ones, and an absent key goes into
+// the new slots. The old slots are never emptied while they are probed: an emptied slot would
+// cut the probe chain of a key stored past it.
+//
+// No key is ever in the new slots twice, so the key → index answer never depends on which copy
+// a probe meets first. By induction: the new slots hold (a) entries moved from old slots
+// before the migration cursor and (b) keys inserted since the growth. Each old slot is moved
+// once (the cursor only advances) and the old slots hold each key once, so (a) has no key
+// twice; a key of (b) was absent from the new and the old slots when it was inserted (its
+// `find` probed the new slots, and the old ones unless every old entry was already moved into
+// the new ones), so it is in neither (a) nor the old slots, and no later move brings it; and
+// (b) has no key twice, since `find` saw each absent from the new slots. (This rests on the
+// `insert` contract: its look-up was made with no insertion since.)
 
 /// An open-addressing table from string ids to dense record indices 0, 1, 2, ... in the
 /// order the ids were inserted. Not thread-safe.
@@ -17,12 +38,25 @@ struct IdentityTable: Sendable {
     private static let loadNumerator = 1
     private static let loadDenominator = 2
     private static let capacityMin = 16
+    /// Old slots moved to the new ones per insertion while the table grows. Growth starts
+    /// when an insertion makes the count C/2 + 1 with C old slots; the new 2C slots start
+    /// their own growth at count C + 1, C/2 insertions later. Moving the C old slots takes
+    /// C/8 insertions and dropping their chunks (512 slots each, at least one) at most
+    /// max(1, C/512) more, so each growth is done with at least half of that margin left at
+    /// every C ≥ `capacityMin` (16: 2 + 1 of 8). `startGrowth` checks it. 8 slots is a few
+    /// cache misses per insertion (about 4 entries placed at random in the new slots; after a
+    /// snapshot's copy, a chunk copy each).
+    static let migrationStepSlots = 8
+    /// Chunks of the old slots (4 KiB each) dropped per insertion once all are moved.
+    static let dropStepChunks = 1
 
     private struct Slot {
         /// The low 32 bits of the key's hash: its home slot at every size.
         var hash: UInt32
         /// The record index, or -1 for an empty slot.
         var index: Int32
+
+        static var empty: Slot { Slot(hash: 0, index: -1) }
     }
 
     /// The result of a look-up: the index found, or where to insert the absent key.
@@ -32,11 +66,25 @@ struct IdentityTable: Sendable {
         let index: RecordIndex?
     }
 
-    // Chunked so that the first insertion after a snapshot copies one chunk (ChunkedArray.swift).
-    private var slots = ChunkedArray<Slot>(repeating: Slot(hash: 0, index: -1), count: capacityMin)
+    // Chunked so that the first insertion after a snapshot copies one chunk, and lazily
+    // allocated so that growing allocates nothing at once (LazyChunkedArray.swift).
+    private var slots = LazyChunkedArray<Slot>(count: capacityMin, empty: .empty)
+    /// The slots before the last growth, while their entries are moved to `slots`
+    /// (`migratedSlots` < their count: read-only, probed by `find`) and then while their
+    /// chunks are dropped (no longer probed). nil once the growth is done.
+    private var previous: LazyChunkedArray<Slot>?
+    /// Old slots moved so far, from slot 0 up.
+    private var migratedSlots = 0
     private(set) var keys = ChunkedArray<String>()
 
     var count: Int { keys.count }
+
+    /// Whether entries of the slots before the last growth are still being moved, so that
+    /// `find` probes those too. For tests.
+    var isMigrating: Bool { previous.map { migratedSlots < $0.count } ?? false }
+    /// Whether the last growth is still under way (moving entries or dropping old chunks).
+    /// For tests.
+    var isGrowing: Bool { previous != nil }
 
     /// An empty table.
     init() {}
@@ -46,14 +94,25 @@ struct IdentityTable: Sendable {
     /// Finds `key`. When absent, the result says where `insert(_:at:)` puts it.
     func find(_ key: String) -> Lookup {
         let hash = Self.hash(key)
-        let mask = slots.count - 1
+        let (slot, index) = probe(slots, for: key, hash: hash)
+        if index == nil, let previous, migratedSlots < previous.count {
+            return Lookup(hash: hash, slot: slot, index: probe(previous, for: key, hash: hash).index)
+        }
+        return Lookup(hash: hash, slot: slot, index: index)
+    }
+
+    /// Probes `table` from `key`'s home: the slot holding it and its index, or the first
+    /// empty slot on its way (the table is at most half full, so there is one).
+    @inline(__always)
+    private func probe(
+        _ table: borrowing LazyChunkedArray<Slot>, for key: String, hash: UInt32
+    ) -> (slot: Int, index: RecordIndex?) {
+        let mask = table.count - 1
         var slot = Int(hash) & mask
         while true {
-            let candidate = slots[slot]
-            if candidate.index < 0 { return Lookup(hash: hash, slot: slot, index: nil) }
-            if candidate.hash == hash && keys[Int(candidate.index)] == key {
-                return Lookup(hash: hash, slot: slot, index: candidate.index)
-            }
+            let candidate = table[slot]
+            if candidate.index < 0 { return (slot, nil) }
+            if candidate.hash == hash && keys[Int(candidate.index)] == key { return (slot, candidate.index) }
             slot = (slot + 1) & mask
         }
     }
@@ -66,7 +125,8 @@ struct IdentityTable: Sendable {
         let index = RecordIndex(keys.count)
         keys.append(key)
         slots[lookup.slot] = Slot(hash: lookup.hash, index: index)
-        if keys.count * Self.loadDenominator > slots.count * Self.loadNumerator { grow() }
+        if previous != nil { continueGrowth() }
+        if keys.count * Self.loadDenominator > slots.count * Self.loadNumerator { startGrowth() }
         return index
     }
 
@@ -101,7 +161,7 @@ struct IdentityTable: Sendable {
             order[index] = UInt64(UInt32(Int(hash) & mask)) << 32 | UInt64(index)
         }
         Self.radixSortHighHalf(&order, bits: mask.nonzeroBitCount)
-        var slots = ChunkedArray(repeating: Slot(hash: 0, index: -1), count: capacity)
+        var slots = LazyChunkedArray(count: capacity, empty: Slot.empty)
         var next = 0  // every slot from the current home up to `next` is taken
         var runStart = 0  // first entry of `order` with the current home
         var wrapped: [Int32] = []  // entries whose run passes the last slot
@@ -160,15 +220,39 @@ struct IdentityTable: Sendable {
         }
     }
 
-    /// Doubles the slots, placing every entry by its stored hash.
-    private mutating func grow() {
-        var grown = ChunkedArray(repeating: Slot(hash: 0, index: -1), count: slots.count * 2)
-        let mask = grown.count - 1
-        for entry in slots where entry.index >= 0 {
-            var slot = Int(entry.hash) & mask
-            while grown[slot].index >= 0 { slot = (slot + 1) & mask }
-            grown[slot] = entry
-        }
+    /// Starts doubling the slots: the current ones become the old slots, moved to the new ones
+    /// over the next insertions (`continueGrowth`).
+    private mutating func startGrowth() {
+        // The margin argued at `migrationStepSlots`.
+        precondition(previous == nil, "the previous growth is done before the next starts")
+        let grown = LazyChunkedArray(count: slots.count * 2, empty: Slot.empty)
+        previous = slots
         slots = grown
+        migratedSlots = 0
+    }
+
+    /// One insertion's share of the growth under way: moves the next `migrationStepSlots`
+    /// old slots' entries, or once all are moved, drops `dropStepChunks` old chunks.
+    private mutating func continueGrowth() {
+        let previousCount = previous!.count
+        if migratedSlots < previousCount {
+            let end = min(migratedSlots + Self.migrationStepSlots, previousCount)
+            for position in migratedSlots..<end {
+                let entry = previous![position]
+                if entry.index >= 0 { place(entry) }
+            }
+            migratedSlots = end
+        } else if previous!.dropChunks(max: Self.dropStepChunks) {
+            previous = nil
+        }
+    }
+
+    /// Places an entry moved from the old slots at the first empty slot from its home. Its key
+    /// is not in the new slots (see the file's opening), so no key is compared.
+    private mutating func place(_ entry: Slot) {
+        let mask = slots.count - 1
+        var slot = Int(entry.hash) & mask
+        while slots[slot].index >= 0 { slot = (slot + 1) & mask }
+        slots[slot] = entry
     }
 }
