@@ -152,43 +152,43 @@ struct IdentityTable: Sendable {
         var capacity = Self.capacityMin
         while keys.count * Self.loadDenominator > capacity * Self.loadNumerator { capacity *= 2 }
         let mask = capacity - 1
-        var hashes = [UInt32](repeating: 0, count: keys.count)
-        // Sort keys: home slot in the high 32 bits, index in the low: ties keep index order.
+        // Sort keys: the hash in the high 32 bits (its low bits are the home slot), the index in
+        // the low; sorted by home alone, so ties keep index order. The hash travels with the
+        // entry: reading it from an array by index would be a cache miss per key.
         var order = [UInt64](repeating: 0, count: keys.count)
         for (index, key) in keys.enumerated() {
-            let hash = Self.hash(key)
-            hashes[index] = hash
-            order[index] = UInt64(UInt32(Int(hash) & mask)) << 32 | UInt64(index)
+            order[index] = UInt64(Self.hash(key)) << 32 | UInt64(index)
         }
         Self.radixSortHighHalf(&order, bits: mask.nonzeroBitCount)
         var slots = LazyChunkedArray(count: capacity, empty: Slot.empty)
         var next = 0  // every slot from the current home up to `next` is taken
         var runStart = 0  // first entry of `order` with the current home
-        var wrapped: [Int32] = []  // entries whose run passes the last slot
+        var wrapped: [Slot] = []  // entries whose run passes the last slot
         for position in order.indices {
-            let home = Int(order[position] >> 32)
+            let hash = UInt32(truncatingIfNeeded: order[position] >> 32)
+            let home = Int(hash) & mask
             let index = Int32(truncatingIfNeeded: order[position])
-            if position > 0 && home != Int(order[position - 1] >> 32) { runStart = position }
+            if position > 0 && home != Int(UInt32(truncatingIfNeeded: order[position - 1] >> 32)) & mask {
+                runStart = position
+            }
             // A key given twice has equal hashes, so the same home: compare within the run.
-            for earlier in runStart..<position {
+            for earlier in runStart..<position where UInt32(truncatingIfNeeded: order[earlier] >> 32) == hash {
                 let other = Int(UInt32(truncatingIfNeeded: order[earlier]))
-                if hashes[other] == hashes[Int(index)] && keys[other] == keys[Int(index)] {
-                    throw DuplicateKey(index: max(other, Int(index)))
-                }
+                if keys[other] == keys[Int(index)] { throw DuplicateKey(index: max(other, Int(index))) }
             }
             let slot = max(home, next)
             if slot > mask {
-                wrapped.append(index)
+                wrapped.append(Slot(hash: hash, index: index))
                 continue
             }
-            slots[slot] = Slot(hash: hashes[Int(index)], index: index)
+            slots[slot] = Slot(hash: hash, index: index)
             next = slot + 1
         }
         // Runs that pass the last slot continue at slot 0, after whatever is there.
-        for index in wrapped {
+        for entry in wrapped {
             var slot = 0
             while slots[slot].index >= 0 { slot += 1 }  // at most half full: a slot is free
-            slots[slot] = Slot(hash: hashes[Int(index)], index: index)
+            slots[slot] = entry
         }
         self.slots = slots
         self.keys = keys
@@ -199,15 +199,16 @@ struct IdentityTable: Sendable {
         let index: Int
     }
 
-    /// Sorts `values` by their high 32 bits, of which only the low `bits` may be set, keeping
-    /// the order of equal ones (LSD radix sort, 11 bits a pass).
+    /// Sorts `values` by the low `bits` of their high 32 bits (the bits above those do not
+    /// order), keeping the order of equal ones (LSD radix sort, 11 bits a pass).
     private static func radixSortHighHalf(_ values: inout [UInt64], bits: Int) {
         let digitBits = 11
         var scratch = [UInt64](repeating: 0, count: values.count)
         var shift = 32
         while shift < 32 + bits {
             var counts = [Int](repeating: 0, count: (1 << digitBits) + 1)
-            let digitMask = UInt64((1 << digitBits) - 1)
+            // The last digit stops at `bits`: the bits above do not order.
+            let digitMask = UInt64((1 << min(digitBits, 32 + bits - shift)) - 1)
             for value in values { counts[Int((value >> UInt64(shift)) & digitMask) + 1] += 1 }
             for digit in 1..<counts.count { counts[digit] += counts[digit - 1] }
             for value in values {
