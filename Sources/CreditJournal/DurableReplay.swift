@@ -34,6 +34,11 @@ public struct DurableReplayOptions: Sendable {
     public var snapshotAtEnd = false
     /// Discard the directory's journal and snapshots first (a fresh start; other files stay).
     public var startOver = false
+    /// Called on the snapshot thread once it has written a snapshot and let go of its copy of
+    /// the ledger (whose copied-on-write chunks are then freed, on that thread). The tool
+    /// sets it to have jemalloc purge its freed pages there: otherwise the purge runs later,
+    /// on the applying thread, inside some request (README, "Measured (journal)").
+    public var releaseMemory: (@Sendable () -> Void)? = nil
     public init() {}
 }
 
@@ -386,19 +391,20 @@ struct Applier<FileSystem: JournalFileSystem> {
         let trace = batch.trace
         try writer.submit(&batch)
         let start = monotonicNanoseconds()
-        let copy = ledger
+        // Boxed so that the snapshot thread drops it before `releaseMemory`.
+        let copy = SharedBox<Ledger?>(ledger)
         copyNanosecondsMax = max(copyNanosecondsMax, monotonicNanoseconds() - start)
         linesSinceCopy = 0
         recordsSinceSnapshot = 0
         snapshotCount += 1
         snapshotInFlight.value = true
         let (writer, directory, fileSystem) = (self.writer, self.directory, self.fileSystem)
-        let bufferBytes = options.snapshotBufferBytes
+        let (bufferBytes, releaseMemory) = (options.snapshotBufferBytes, options.releaseMemory)
         let (inFlight, failure, duration, size) = (snapshotInFlight, snapshotFailure, snapshotNanosecondsMax, snapshotBytesMax)
         WriterThread {
             do {
                 let bytes = try SnapshotStore.write(
-                    copy, line: line, trace: trace, directory: directory, fileSystem: fileSystem,
+                    copy.value!, line: line, trace: trace, directory: directory, fileSystem: fileSystem,
                     bufferBytes: bufferBytes
                 ) {
                     () throws(JournalError) -> UInt64 in
@@ -411,6 +417,8 @@ struct Applier<FileSystem: JournalFileSystem> {
             } catch {
                 failure.value = JournalError.io("snapshot", directory, EIO)
             }
+            copy.value = nil
+            releaseMemory?()
             duration.update { $0 = max($0, monotonicNanoseconds() - start) }
             inFlight.value = false
         }.start()

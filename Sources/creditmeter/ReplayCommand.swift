@@ -88,6 +88,7 @@ extension ReplayCommand {
         options.snapshotRecordInterval = snapshotRecordInterval
         options.snapshotAtEnd = snapshotAtEnd
         options.startOver = startOver
+        options.releaseMemory = { Allocator.releaseFreedMemory() }
         do {
             let statistics = try DurableReplay.run(
                 traceDescriptor: fileDescriptor, directory: directory, options: options,

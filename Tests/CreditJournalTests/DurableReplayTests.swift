@@ -6,6 +6,7 @@
 import CreditCore
 import CreditJournal
 import CreditTrace
+import Synchronization
 import Testing
 
 #if canImport(Darwin)
@@ -19,9 +20,11 @@ import Testing
 
     func run<FS: JournalFileSystem>(
         _ directory: ScratchDirectory, fileSystem: FS, mode: DurabilityMode = .durable, snapshotEvery: Int = 1_000,
-        snapshotBufferBytes: Int = Ledger.snapshotBufferBytesDefault, sink: OutputSink, log: (String) -> Void = { _ in }
+        snapshotBufferBytes: Int = Ledger.snapshotBufferBytesDefault, sink: OutputSink, log: (String) -> Void = { _ in },
+        releaseMemory: (@Sendable () -> Void)? = nil
     ) throws(JournalError) -> DurableReplayStatistics {
         var options = DurableReplayOptions()
+        options.releaseMemory = releaseMemory
         options.mode = mode
         options.snapshotRecordInterval = snapshotEvery
         options.snapshotBufferBytes = snapshotBufferBytes
@@ -42,6 +45,18 @@ import Testing
 
     func recoveredState(_ directory: ScratchDirectory) throws -> Ledger {
         try JournalRecovery.recover(directory: directory.file("data"), fileSystem: POSIXFileSystem(), repair: false).ledger
+    }
+
+    /// `releaseMemory` runs once per snapshot, on the snapshot thread, before the run ends.
+    @Test func releaseMemoryRunsAfterEverySnapshot() throws {
+        let directory = prepared("release")
+        defer { directory.remove() }
+        let calls = Atomic<Int>(0)
+        let statistics = try run(
+            directory, fileSystem: POSIXFileSystem(), sink: OutputSink(),
+            releaseMemory: { calls.add(1, ordering: .relaxed) })
+        #expect(statistics.snapshotCount >= 3)
+        #expect(calls.load(ordering: .relaxed) == statistics.snapshotCount)
     }
 
     @Test(arguments: [DurabilityMode.durable, .buffered(maxDelayMilliseconds: 5)])
