@@ -2,7 +2,7 @@
 # The engine's concurrency tests (stress mixes on 2, 4 and 8 threads, and the linearizability
 # check of 400 recorded histories) and the durable engine's (threads over striped locks and
 # the concurrent journal, in memory and on disk, with snapshots taken during the traffic), and
-# the ledger's snapshots (decoded on two threads)
+# the ledger's snapshots (decoded on two threads), and the durable replay (its snapshot thread)
 # under Thread Sanitizer, in a release build
 # with testing enabled (debug TSan builds missed real races on this toolchain: ENVIRONMENT.md).
 # The durable engine's tests run with TSan's lock-order (deadlock) detector off: a rates or
@@ -17,7 +17,7 @@ run() {
   TSAN_OPTIONS="${2:-}" swift test -c release --sanitize=thread -Xswiftc -enable-testing --scratch-path .build-tsan \
     --filter "$1" 2>&1 | tee -a "$log" | grep -E 'Test run with|✘|WARNING: ThreadSanitizer' || true
 }
-run 'EngineStressTests|LinearizabilityTests|LedgerSnapshotTests|SnapshotFormatVersionTests'
+run 'EngineStressTests|LinearizabilityTests|LedgerSnapshotTests|SnapshotFormatVersionTests|DurableReplayTests'
 run 'DurableEngineTests|DurableSnapshotTests' detect_deadlocks=0
 if grep -q 'WARNING: ThreadSanitizer' "$log"; then
   echo "tsan: races reported (details: rerun and read the full output)" >&2
