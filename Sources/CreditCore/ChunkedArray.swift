@@ -199,32 +199,7 @@ struct ChunkedArray<Element>: RandomAccessCollection, MutableCollection {
 
     init(repeating element: Element, count: Int) {
         precondition(count >= 0, "a count is not negative")
-        append(repeating: element, count: count)
-    }
-
-    /// Appends `count` copies of `element`, filling each chunk in one go rather than element
-    /// by element (an id table of 10M ids has 32M slots to set empty).
-    mutating func append(repeating element: Element, count added: Int) {
-        precondition(added >= 0, "a count is not negative")
-        var left = added
-        while left > 0 {
-            append(element)  // makes the last chunk, and the path to it, this array's own
-            left -= 1
-            let room = Swift.min(left, (Self.chunkCapacity - (count & Self.chunkMask)) & Self.chunkMask)
-            guard room > 0 else { continue }
-            let chunk = (count - 1) &>> Self.chunkShift
-            let groupIndex = chunk &>> Self.chunkGroupShift
-            let mid = root.groups[groupIndex &>> Self.midGroupShift]!
-            let group = mid.withUnsafeMutablePointerToElements { $0[groupIndex & Self.midGroupMask] }
-            let leaf = group.withUnsafeMutablePointerToElements { $0[chunk & Self.chunkGroupMask] }
-            leaf.withUnsafeMutablePointers { leafCount, elements in
-                precondition(leafCount.pointee + room <= Self.chunkCapacity, "a chunk holds its capacity")
-                (elements + leafCount.pointee).initialize(repeating: element, count: room)
-                leafCount.pointee += room
-            }
-            count += room
-            left -= room
-        }
+        for _ in 0..<count { append(element) }
     }
 
     var startIndex: Int { 0 }

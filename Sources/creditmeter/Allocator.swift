@@ -20,7 +20,7 @@ enum Allocator {
     /// Has the allocator give back the pages freed so far, on the calling thread (jemalloc:
     /// every arena's dirty pages purged; glibc malloc: nothing). Why: pages freed by one
     /// thread into another's arena are otherwise purged later by whichever thread next
-    /// allocates there, inside its own work (measured: single requests of 30-40 ms while a
+    /// allocates there, inside its own work (measured: single requests of 20-40 ms while a
     /// snapshot thread freed a ledger copy's chunks, README "Measured (journal)").
     static func releaseFreedMemory() {
         #if Jemalloc

@@ -34,27 +34,6 @@ import Testing
         #expect(!chunked.mayShareChunks)
     }
 
-    @Test func appendingRepeatedElementsFillsChunksLikeSingleAppends() {
-        // Starts mid-chunk, in a chunk shared with a copy, and runs across chunk, chunk-group
-        // and mid-group boundaries; then one more run of a single element, and an empty one.
-        var chunked = ChunkedArray<Int>()
-        var plain: [Int] = []
-        for value in 0..<5 {
-            chunked.append(value)
-            plain.append(value)
-        }
-        let copy = chunked
-        for (value, added) in [(7, Self.manyCount), (8, 1), (9, 0), (10, ChunkedArray<Int>.chunkCapacity + 3)] {
-            chunked.append(repeating: value, count: added)
-            plain.append(contentsOf: Array(repeating: value, count: added))
-        }
-        #expect(chunked.count == plain.count)
-        #expect(chunked.elementsEqual(plain))
-        #expect(copy.elementsEqual(0..<5), "the copy kept its elements and count")
-        chunked.append(11)
-        #expect(chunked.last == 11 && chunked.count == plain.count + 1)
-    }
-
     @Test func aCopyNeverSeesTheOriginalsWrites() {
         var original = ChunkedArray<Int>(repeating: 0, count: Self.groupElements * 2 + 5)
         let copy = original
